@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Packs what bench/device/run.sh needs on the GPU machine (no network, no Maven, maybe no Java) into the
+# git-ignored folder .device/: a jlinked Java 17 runtime, the project's jars (main, and tests + benchmarks) and
+# the thin dependency jars (linux-x86_64 natives only). The PTX travels inside the main jar.
+#
+# usage: bench/device/pack.sh        then, with the device tool: carry [".device"], run "bash bench/device/run.sh"
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+cd "$ROOT"
+
+rm -rf target/lib
+mvn -B -q -Pbench -DskipTests package
+rm -rf .device
+mkdir -p .device/lib
+cp target/ema4j-*.jar target/lib/*.jar .device/lib/
+# Only the driver API's native library is loaded; the PTX compiler, NVRTC and runtime libraries stay behind.
+natives=.device/lib/jcuda-natives-12.6.0-linux-x86_64.jar
+python3 - "$natives" <<'PY'
+import sys, zipfile
+path = sys.argv[1]
+with zipfile.ZipFile(path) as z:
+    entries = [(i, z.read(i)) for i in z.infolist() if "JNvPTXCompiler" not in i.filename
+               and "JNvrtc" not in i.filename and "JCudaRuntime" not in i.filename]
+with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+    for info, data in entries:
+        z.writestr(info, data)
+PY
+
+# What the code, JMH (management beans, Unsafe) and the JUnit console (logging, XML reports) load. jdeps would also
+# list java.desktop and java.sql for Jackson's optional integrations, which push the folder past what travels.
+modules=java.base,java.logging,java.management,jdk.management,jdk.unsupported,java.xml
+jlink --add-modules "$modules" --strip-debug --no-man-pages --no-header-files --compress=2 --output .device/jre
+
+# The runtime must run the tests, a JMH benchmark (forked JVMs included) and the state-file writer before it
+# travels.
+java=.device/jre/bin/java
+$java -cp '.device/lib/*' org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=none \
+    --reports-dir target/pack-check --select-class dev.ema4j.BackendsTest --select-class dev.ema4j.CpuEmaConformanceTest
+$java -cp '.device/lib/*' org.openjdk.jmh.Main 'CpuEmaBenchmark.ema$' -wi 0 -i 1 -r 1 -f 1 >target/pack-check/jmh.log
+$java -cp '.device/lib/*' dev.ema4j.bench.StateFileInterop target/pack-check/state.safetensors >/dev/null
+echo "packed: $(du -sh .device | cut -f1) in .device (modules: $modules)"

@@ -1,0 +1,129 @@
+package dev.ema4j.backend.cpu;
+
+import dev.ema4j.EmaConfig;
+import dev.ema4j.GpuEma;
+import dev.ema4j.NonFinitePolicy;
+import dev.ema4j.Params;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * EMA over 64 Mi fp32 parameters on the CPU backend against baselines measured in the same run: an in-place add
+ * {@code e[i] += p[i]} with the same memory traffic (12 bytes per parameter) on the same threads and work split,
+ * three single-shadow updates against one fused three-shadow update, and a naive single-threaded loop.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 2, jvmArgsAppend = {"-Xms6g", "-Xmx6g"})
+public class CpuEmaBenchmark {
+
+    /** Parameters per update. */
+    public static final int N = 1 << 26;
+    /** Bytes each benchmark moves per parameter: read p, read and write each shadow (the guard's read not counted). */
+    public static final Map<String, Integer> BYTES_PER_PARAM = Map.of("ema", 12, "emaGuarded", 12, "fusedK3", 28,
+            "threeSingles", 36, "addBaseline", 12, "lerpLoop", 12, "naiveSingleThread", 12);
+
+    private CpuBackend backend;
+    private float[] p;
+    private float[] e;
+    private Params params;
+    private GpuEma ema;
+    private GpuEma guarded;
+    private GpuEma fused;
+    private List<GpuEma> singles;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        backend = new CpuBackend();
+        p = new float[N];
+        Random r = new Random(1);
+        for (int i = 0; i < N; i++) {
+            p[i] = (float) r.nextGaussian();
+        }
+        e = p.clone();
+        params = Params.of(p);
+        EmaConfig unguarded = EmaConfig.constant(0.999).withNonFinite(NonFinitePolicy.IGNORE);
+        ema = GpuEma.create(backend, params, unguarded);
+        guarded = GpuEma.create(backend, params, 0.999);
+        fused = GpuEma.create(backend, params, EmaConfig.constant(0.99, 0.999, 0.9999)
+                .withNonFinite(NonFinitePolicy.IGNORE));
+        singles = List.of(GpuEma.create(backend, params, unguarded), GpuEma.create(backend, params, unguarded),
+                GpuEma.create(backend, params, unguarded));
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        backend.close();
+    }
+
+    @Benchmark
+    public void ema() {
+        ema.update(params, 0.999);
+    }
+
+    @Benchmark
+    public void emaGuarded() {
+        guarded.update(params, 0.999);
+    }
+
+    @Benchmark
+    public void fusedK3() {
+        fused.update(params, 0.99, 0.999, 0.9999);
+    }
+
+    @Benchmark
+    public void threeSingles() {
+        singles.get(0).update(params, 0.99);
+        singles.get(1).update(params, 0.999);
+        singles.get(2).update(params, 0.9999);
+    }
+
+    /** {@code e[i] += p[i]}: the same traffic as one EMA update, on the same threads and work items. */
+    @Benchmark
+    public void addBaseline() {
+        int items = (N + CpuParamTable.GRAIN - 1) / CpuParamTable.GRAIN;
+        backend.threads().forEach(items, item -> {
+            int from = item * CpuParamTable.GRAIN;
+            int to = Math.min(N, from + CpuParamTable.GRAIN);
+            for (int i = from; i < to; i++) {
+                e[i] += p[i];
+            }
+        });
+    }
+
+    /** The EMA's own loop on the same work items, without the library around it. */
+    @Benchmark
+    public void lerpLoop() {
+        int items = (N + CpuParamTable.GRAIN - 1) / CpuParamTable.GRAIN;
+        backend.threads().forEach(items, item -> {
+            int from = item * CpuParamTable.GRAIN;
+            Lerp.lerp(p, from, e, from, Math.min(N, from + CpuParamTable.GRAIN) - from, 0.001f);
+        });
+    }
+
+    /** The textbook loop a user would write: one thread, no FMA. */
+    @Benchmark
+    public void naiveSingleThread() {
+        float decay = 0.999f;
+        for (int i = 0; i < N; i++) {
+            e[i] = decay * e[i] + (1 - decay) * p[i];
+        }
+    }
+}

@@ -1,0 +1,312 @@
+// ema.cu: exponential moving average of weights (the "EMA lerp") for ema4j.
+//
+// Formula, NOTE: [lerp-fma]. For each shadow k with weight w_k = 1 - decay_k (computed in double on the host,
+// rounded once to fp32):
+//
+//     e_k <- fmaf(w_k, p, fmaf(-w_k, e_k, e_k))          (= e_k + w_k * (p - e_k))
+//
+// p is read once per element (fp32, bf16 or fp16, widened to fp32 in registers) and up to K = 8 fp32 shadows
+// are updated in the same pass. The Java CPU backend evaluates the same two FMAs, so both backends produce
+// bit-identical shadows.
+//
+// NOTE: [half-conversions]. bf16/fp16 <-> fp32 conversions are integer code written the same way in Java
+// (dev.ema4j.backend.HalfFloats): widening is exact; narrowing rounds to nearest even, overflows to infinity,
+// and turns every NaN into the quiet NaN 0x7fc0 (bf16) / 0x7e00 (fp16) with the input's sign.
+//
+// Kernels, named <op>_<variant>_<dtype>:
+//   ema_lerp_{f32,bf16,f16}    one flat parameter buffer, grid-stride, 16-byte vector loads when aligned
+//   ema_lerp_foreach           many parameter buffers of any mix of dtypes in one launch, driven by a tensor
+//                              table and a chunk map that stay on the device while the buffer set is unchanged
+//   ema_check_foreach          non-finite guard: raises guard[0] when any parameter is NaN or +-Inf
+//   ema_to_shadow_foreach      shadow <- fp32(params)          (ema_0 = x_0, and loads)
+//   ema_from_shadow_foreach    params <- round_rn(shadow)      (copyTo, swapInto)
+//
+// Guard protocol (no host synchronization): the host clears guard[0], launches ema_check_foreach, then the lerp
+// kernel. A lerp kernel given a guard returns at once when guard[0] != 0, leaving every shadow untouched, and
+// its thread (0, 0) adds 1 to guard[1], the count of skipped updates.
+//
+// Build: native/build-ptx.sh (nvcc -ptx for compute_75, no fast math). Check: native/ema_check.cu.
+
+#include <cstdint>
+
+namespace {
+
+constexpr int kMaxShadows = 8;
+enum DType : int { F32 = 0, BF16 = 1, F16 = 2 };
+
+// The shadows of one update, passed by value: up to 8 fp32 buffers and their weights.
+struct EmaShadows {
+    float* e[kMaxShadows];
+    float w[kMaxShadows];
+    int k;
+};
+
+// One parameter buffer of a foreach launch (32 bytes, mirrored by CudaParamTable).
+struct EmaTensor {
+    const void* param;
+    long long length;        // elements
+    long long shadow_offset; // elements into each shadow buffer
+    int dtype;
+    int unused;
+};
+
+// One chunk of a foreach launch: elements [begin, min(begin + chunk_size, length)) of tensor `tensor`.
+struct EmaChunk {
+    int tensor;
+    int unused;
+    long long begin;
+};
+
+__device__ __forceinline__ float lerp(float w, float p, float e) {
+    return fmaf(w, p, fmaf(-w, e, e));  // NOTE: [lerp-fma]
+}
+
+// --- NOTE: [half-conversions] -------------------------------------------------------------------------------
+__device__ __forceinline__ float bf16_to_f32(uint32_t h) { return __uint_as_float(h << 16); }
+
+__device__ __forceinline__ float f16_to_f32(uint32_t h) {
+    uint32_t sign = (h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    if (exp == 0x1fu) return __uint_as_float(sign | 0x7f800000u | (man << 13));
+    if (exp == 0u) return __uint_as_float(sign | __float_as_uint(static_cast<float>(man) * 5.9604644775390625e-8f));
+    return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+__device__ __forceinline__ uint32_t f32_to_bf16(float f) {
+    uint32_t u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return ((u >> 16) & 0x8000u) | 0x7fc0u;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+__device__ __forceinline__ uint32_t f32_to_f16(float f) {
+    uint32_t u = __float_as_uint(f);
+    uint32_t sign = (u >> 16) & 0x8000u;
+    uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return sign | 0x7e00u;
+    if (a >= 0x477ff000u) return sign | 0x7c00u;  // >= 65520 rounds to infinity
+    if (a < 0x38800000u) {                         // below 2^-14: fp16 subnormal or zero
+        if (a <= 0x33000000u) return sign;         // <= 2^-25 rounds to zero (the tie goes to even 0)
+        uint32_t man = (a & 0x7fffffu) | 0x800000u;
+        uint32_t shift = 126u - (a >> 23);         // 14 ..= 24
+        uint32_t r = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1u);
+        uint32_t half = 1u << (shift - 1u);
+        if (rem > half || (rem == half && (r & 1u))) ++r;
+        return sign | r;
+    }
+    uint32_t r = (a - 0x38000000u) >> 13;
+    uint32_t rem = a & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
+    return sign | r;
+}
+
+// --- loading parameters --------------------------------------------------------------------------------------
+template <int DT> struct Param;
+
+template <> struct Param<F32> {
+    static constexpr int kVec = 4;  // elements per 16-byte load
+    static constexpr int kBytes = 4;
+    static __device__ __forceinline__ float load(const void* p, long long i) {
+        return static_cast<const float*>(p)[i];
+    }
+    static __device__ __forceinline__ void unpack(uint4 v, float* out) {
+        out[0] = __uint_as_float(v.x); out[1] = __uint_as_float(v.y);
+        out[2] = __uint_as_float(v.z); out[3] = __uint_as_float(v.w);
+    }
+    static __device__ __forceinline__ bool finite(uint32_t bits) { return (bits & 0x7f800000u) != 0x7f800000u; }
+    static __device__ __forceinline__ uint32_t bits(const void* p, long long i) {
+        return static_cast<const uint32_t*>(p)[i];
+    }
+    static __device__ __forceinline__ void store(void* p, long long i, float v) { static_cast<float*>(p)[i] = v; }
+};
+
+template <int DT> struct HalfParam {
+    static constexpr int kVec = 8;
+    static constexpr int kBytes = 2;
+    static __device__ __forceinline__ float widen(uint32_t h) { return DT == BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
+    static __device__ __forceinline__ float load(const void* p, long long i) {
+        return widen(static_cast<const uint16_t*>(p)[i]);
+    }
+    static __device__ __forceinline__ void unpack(uint4 v, float* out) {
+        uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            out[2 * j] = widen(words[j] & 0xffffu);
+            out[2 * j + 1] = widen(words[j] >> 16);
+        }
+    }
+    static __device__ __forceinline__ bool finite(uint32_t h) {
+        uint32_t mask = DT == BF16 ? 0x7f80u : 0x7c00u;
+        return (h & mask) != mask;
+    }
+    static __device__ __forceinline__ uint32_t bits(const void* p, long long i) {
+        return static_cast<const uint16_t*>(p)[i];
+    }
+    static __device__ __forceinline__ void store(void* p, long long i, float v) {
+        static_cast<uint16_t*>(p)[i] = static_cast<uint16_t>(DT == BF16 ? f32_to_bf16(v) : f32_to_f16(v));
+    }
+};
+
+template <> struct Param<BF16> : HalfParam<BF16> {};
+template <> struct Param<F16> : HalfParam<F16> {};
+
+__device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// --- the update over one range of one tensor -----------------------------------------------------------------
+// Updates elements [begin, end) of a tensor whose shadow starts at `shadow_offset`; this thread takes the
+// elements first, first + step, ... (vectors of kVec elements while everything is 16-byte aligned).
+template <int DT>
+__device__ void lerp_range(const void* p, long long shadow_offset, long long begin, long long end,
+                           const EmaShadows& s, long long first, long long step) {
+    using P = Param<DT>;
+    bool vec = aligned16(static_cast<const char*>(p) + begin * P::kBytes);
+#pragma unroll
+    for (int k = 0; k < kMaxShadows; ++k) {
+        if (k < s.k) vec = vec && aligned16(s.e[k] + shadow_offset + begin);
+    }
+    long long vec_end = vec ? begin + (end - begin) / P::kVec * P::kVec : begin;
+    for (long long i = begin + first * P::kVec; i < vec_end; i += step * P::kVec) {
+        float x[P::kVec];
+        P::unpack(*reinterpret_cast<const uint4*>(static_cast<const char*>(p) + i * P::kBytes), x);
+#pragma unroll
+        for (int k = 0; k < kMaxShadows; ++k) {
+            if (k >= s.k) break;
+            float4* e4 = reinterpret_cast<float4*>(s.e[k] + shadow_offset + i);
+            float w = s.w[k];
+#pragma unroll
+            for (int j = 0; j < P::kVec / 4; ++j) {
+                float4 e = e4[j];
+                e.x = lerp(w, x[4 * j], e.x);
+                e.y = lerp(w, x[4 * j + 1], e.y);
+                e.z = lerp(w, x[4 * j + 2], e.z);
+                e.w = lerp(w, x[4 * j + 3], e.w);
+                e4[j] = e;
+            }
+        }
+    }
+    for (long long i = vec_end + first; i < end; i += step) {
+        float x = P::load(p, i);
+#pragma unroll
+        for (int k = 0; k < kMaxShadows; ++k) {
+            if (k >= s.k) break;
+            float* e = s.e[k] + shadow_offset + i;
+            *e = lerp(s.w[k], x, *e);
+        }
+    }
+}
+
+// True when the guard is raised: this update is skipped (and counted once, by thread (0, 0)).
+__device__ __forceinline__ bool skip_update(int* guard) {
+    if (guard == nullptr || guard[0] == 0) return false;
+    if (blockIdx.x == 0 && threadIdx.x == 0) atomicAdd(guard + 1, 1);
+    return true;
+}
+
+template <int DT>
+__device__ void lerp_flat(const void* p, long long n, const EmaShadows& s, int* guard) {
+    if (skip_update(guard)) return;
+    long long first = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+    long long step = static_cast<long long>(gridDim.x) * blockDim.x;
+    lerp_range<DT>(p, 0, 0, n, s, first, step);
+}
+
+__device__ __forceinline__ long long chunk_end(const EmaChunk& c, const EmaTensor& t, int chunk_size) {
+    return min(c.begin + chunk_size, t.length);
+}
+
+template <int DT>
+__device__ bool range_finite(const void* p, long long begin, long long end, long long first, long long step) {
+    using P = Param<DT>;
+    bool ok = true;
+    for (long long i = begin + first; i < end; i += step) ok = ok && P::finite(P::bits(p, i));
+    return ok;
+}
+
+template <int DT>
+__device__ void to_shadow_range(const void* p, float* e, long long begin, long long end, long long first,
+                                long long step) {
+    for (long long i = begin + first; i < end; i += step) e[i] = Param<DT>::load(p, i);
+}
+
+template <int DT>
+__device__ void from_shadow_range(const float* e, void* p, long long begin, long long end, long long first,
+                                  long long step) {
+    for (long long i = begin + first; i < end; i += step) Param<DT>::store(p, i, e[i]);
+}
+
+}  // namespace
+
+extern "C" __global__ void ema_lerp_f32(const void* p, long long n, EmaShadows s, int* guard) {
+    lerp_flat<F32>(p, n, s, guard);
+}
+
+extern "C" __global__ void ema_lerp_bf16(const void* p, long long n, EmaShadows s, int* guard) {
+    lerp_flat<BF16>(p, n, s, guard);
+}
+
+extern "C" __global__ void ema_lerp_f16(const void* p, long long n, EmaShadows s, int* guard) {
+    lerp_flat<F16>(p, n, s, guard);
+}
+
+extern "C" __global__ void ema_lerp_foreach(const EmaTensor* tensors, const EmaChunk* chunks, int n_chunks,
+                                            int chunk_size, EmaShadows s, int* guard) {
+    if (skip_update(guard)) return;
+    for (int c = blockIdx.x; c < n_chunks; c += gridDim.x) {
+        EmaChunk chunk = chunks[c];
+        EmaTensor t = tensors[chunk.tensor];
+        long long end = chunk_end(chunk, t, chunk_size);
+        switch (t.dtype) {
+            case F32: lerp_range<F32>(t.param, t.shadow_offset, chunk.begin, end, s, threadIdx.x, blockDim.x); break;
+            case BF16: lerp_range<BF16>(t.param, t.shadow_offset, chunk.begin, end, s, threadIdx.x, blockDim.x); break;
+            default: lerp_range<F16>(t.param, t.shadow_offset, chunk.begin, end, s, threadIdx.x, blockDim.x); break;
+        }
+    }
+}
+
+extern "C" __global__ void ema_check_foreach(const EmaTensor* tensors, const EmaChunk* chunks, int n_chunks,
+                                             int chunk_size, int* guard) {
+    bool ok = true;
+    for (int c = blockIdx.x; c < n_chunks; c += gridDim.x) {
+        EmaChunk chunk = chunks[c];
+        EmaTensor t = tensors[chunk.tensor];
+        long long end = chunk_end(chunk, t, chunk_size);
+        switch (t.dtype) {
+            case F32: ok = range_finite<F32>(t.param, chunk.begin, end, threadIdx.x, blockDim.x) && ok; break;
+            case BF16: ok = range_finite<BF16>(t.param, chunk.begin, end, threadIdx.x, blockDim.x) && ok; break;
+            default: ok = range_finite<F16>(t.param, chunk.begin, end, threadIdx.x, blockDim.x) && ok; break;
+        }
+    }
+    if (!ok) guard[0] = 1;
+}
+
+extern "C" __global__ void ema_to_shadow_foreach(const EmaTensor* tensors, const EmaChunk* chunks, int n_chunks,
+                                                 int chunk_size, float* shadow) {
+    for (int c = blockIdx.x; c < n_chunks; c += gridDim.x) {
+        EmaChunk chunk = chunks[c];
+        EmaTensor t = tensors[chunk.tensor];
+        long long end = chunk_end(chunk, t, chunk_size);
+        float* e = shadow + t.shadow_offset;
+        switch (t.dtype) {
+            case F32: to_shadow_range<F32>(t.param, e, chunk.begin, end, threadIdx.x, blockDim.x); break;
+            case BF16: to_shadow_range<BF16>(t.param, e, chunk.begin, end, threadIdx.x, blockDim.x); break;
+            default: to_shadow_range<F16>(t.param, e, chunk.begin, end, threadIdx.x, blockDim.x); break;
+        }
+    }
+}
+
+extern "C" __global__ void ema_from_shadow_foreach(const EmaTensor* tensors, const EmaChunk* chunks, int n_chunks,
+                                                   int chunk_size, const float* shadow) {
+    for (int c = blockIdx.x; c < n_chunks; c += gridDim.x) {
+        EmaChunk chunk = chunks[c];
+        EmaTensor t = tensors[chunk.tensor];
+        long long end = chunk_end(chunk, t, chunk_size);
+        const float* e = shadow + t.shadow_offset;
+        void* p = const_cast<void*>(t.param);
+        switch (t.dtype) {
+            case F32: from_shadow_range<F32>(e, p, chunk.begin, end, threadIdx.x, blockDim.x); break;
+            case BF16: from_shadow_range<BF16>(e, p, chunk.begin, end, threadIdx.x, blockDim.x); break;
+            default: from_shadow_range<F16>(e, p, chunk.begin, end, threadIdx.x, blockDim.x); break;
+        }
+    }
+}

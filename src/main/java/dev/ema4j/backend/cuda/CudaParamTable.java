@@ -1,0 +1,188 @@
+package dev.ema4j.backend.cuda;
+
+import dev.ema4j.Params;
+import dev.ema4j.backend.ParamLayout;
+import dev.ema4j.backend.ParamTable;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * A parameter set bound to the CUDA backend: the tensor table and chunk map the foreach kernels read (layouts
+ * {@code EmaTensor} and {@code EmaChunk} in cuda/ema.cu), kept in device memory, plus device staging for tensors
+ * in host memory. The tensor table is uploaded again only when a tensor's address changes (a
+ * {@link dev.ema4j.backend.DeviceBuffer#swapStorage swap}).
+ */
+final class CudaParamTable implements ParamTable {
+
+    /** Elements per chunk of a foreach launch; a multiple of every vector width. */
+    static final int CHUNK = 16384;
+    private static final int TENSOR_BYTES = 32;
+    private static final int CHUNK_BYTES = 16;
+
+    private final CudaBackend backend;
+    private final Params params;
+    private final ParamLayout layout;
+    private final long[] pointerAddresses;
+    private final CudaMemory[] staging;
+    private final CudaMemory tensorTable;
+    private final CudaMemory chunkMap;
+    private final int chunks;
+    private long[] uploaded;
+    private boolean closed;
+
+    /**
+     * @param pointerAddresses raw addresses of the {@link Params.DevicePointer} tensors (0 for others)
+     * @param staging device copies of the host tensors (null for others)
+     */
+    CudaParamTable(CudaBackend backend, Params params, long[] pointerAddresses, CudaMemory[] staging) {
+        this.backend = backend;
+        this.params = params;
+        this.layout = ParamLayout.of(params);
+        this.pointerAddresses = pointerAddresses;
+        this.staging = staging;
+        long count = 0;
+        for (int i = 0; i < layout.size(); i++) {
+            count += (layout.length(i) + CHUNK - 1) / CHUNK;
+        }
+        if (count > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("params need " + count + " chunks of " + CHUNK
+                    + " elements; at most " + Integer.MAX_VALUE);
+        }
+        this.chunks = (int) count;
+        this.tensorTable = backend.allocateMemory((long) TENSOR_BYTES * layout.size());
+        this.chunkMap = backend.allocateMemory((long) CHUNK_BYTES * chunks);
+        ByteBuffer map = ByteBuffer.allocate(CHUNK_BYTES * chunks).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < layout.size(); i++) {
+            for (long begin = 0; begin < layout.length(i); begin += CHUNK) {
+                map.putInt(i).putInt(0).putLong(begin);
+            }
+        }
+        backend.upload(map.array(), chunkMap);
+    }
+
+    @Override
+    public Params params() {
+        return params;
+    }
+
+    @Override
+    public ParamLayout layout() {
+        return layout;
+    }
+
+    CudaBackend backend() {
+        return backend;
+    }
+
+    int chunks() {
+        return chunks;
+    }
+
+    long tensorTableAddress() {
+        return tensorTable.address();
+    }
+
+    long chunkMapAddress() {
+        return chunkMap.address();
+    }
+
+    /** The current device address of tensor {@code i}. */
+    long address(int i) {
+        if (staging[i] != null) {
+            return staging[i].address();
+        }
+        if (params.tensor(i) instanceof Params.Device d) {
+            return ((CudaBuffer) d.buffer()).address();
+        }
+        return pointerAddresses[i];
+    }
+
+    /** The device pointer of tensor {@code i} (for copies). */
+    CUdeviceptr pointer(int i) {
+        if (staging[i] != null) {
+            return staging[i].at(0);
+        }
+        if (params.tensor(i) instanceof Params.Device d) {
+            return ((CudaBuffer) d.buffer()).memory().at(0);
+        }
+        return ((Params.DevicePointer) params.tensor(i)).pointer();
+    }
+
+    boolean isHost(int i) {
+        return staging[i] != null;
+    }
+
+    /** Uploads the tensor table when any tensor's address changed since the last upload. */
+    void refreshAddresses() {
+        checkOpen();
+        long[] now = new long[layout.size()];
+        for (int i = 0; i < now.length; i++) {
+            now[i] = address(i);
+        }
+        if (Arrays.equals(now, uploaded)) {
+            return;
+        }
+        ByteBuffer table = ByteBuffer.allocate(TENSOR_BYTES * now.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < now.length; i++) {
+            table.putLong(now[i]).putLong(layout.length(i)).putLong(layout.shadowOffset(i))
+                    .putInt(layout.dtypes().get(i).code()).putInt(0);
+        }
+        backend.upload(table.array(), tensorTable);
+        uploaded = now;
+    }
+
+    /** Copies the host tensors into their device staging. */
+    void uploadHost() {
+        for (int i = 0; i < staging.length; i++) {
+            if (staging[i] != null) {
+                backend.hostToDevice(hostPointer(params.tensor(i)), staging[i], staging[i].bytes);
+            }
+        }
+    }
+
+    /** Copies the device staging back into the host tensors. */
+    void downloadHost() {
+        for (int i = 0; i < staging.length; i++) {
+            if (staging[i] != null) {
+                backend.deviceToHost(staging[i], hostPointer(params.tensor(i)), staging[i].bytes);
+            }
+        }
+    }
+
+    static Pointer hostPointer(Params.Tensor tensor) {
+        if (tensor instanceof Params.FloatArray t) {
+            return Pointer.to(t.array());
+        } else if (tensor instanceof Params.HalfArray t) {
+            return Pointer.to(t.array());
+        }
+        Params.Floats t = (Params.Floats) tensor;
+        return Pointer.toBuffer(t.buffer().duplicate().position(t.offset()));
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("parameter table is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            backend.free(tensorTable);
+            backend.free(chunkMap);
+            for (CudaMemory m : staging) {
+                if (m != null) {
+                    backend.free(m);
+                }
+            }
+        }
+    }
+}
