@@ -43,7 +43,7 @@ system_report() {
 
 step system system_report
 step native-check native/check.sh --quick --no-sanitize
-step cuda-tests "$JAVA" -cp "$CP" org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=tree \
+step cuda-tests "$JAVA" -Dema4j.requireCuda=true -cp "$CP" org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=tree \
     --reports-dir "$OUT/junit" --select-class dev.ema4j.CudaEmaConformanceTest --select-class dev.ema4j.BackendsTest
 step state-file bash -c "'$JAVA' -cp '$CP' dev.ema4j.bench.StateFileInterop '$OUT/state.safetensors' \
     && python3 bench/device/check_state_file.py '$OUT/state.safetensors'"

@@ -2,6 +2,7 @@ package dev.ema4j;
 
 import dev.ema4j.backend.DType;
 import dev.ema4j.backend.DeviceBuffer;
+import dev.ema4j.backend.cuda.JCudaAddresses;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -259,8 +260,12 @@ public final class Params {
         }
     }
 
-    /** CUDA device memory given by a JCuda pointer. */
-    public record DevicePointer(String name, DType dtype, CUdeviceptr pointer, long length) implements Tensor {
+    /**
+     * CUDA device memory given by a JCuda pointer; {@code address} is the pointer's raw address when the parameter
+     * set was made, so reusing the pointer object for other memory makes a different parameter set.
+     */
+    public record DevicePointer(String name, DType dtype, CUdeviceptr pointer, long address, long length)
+            implements Tensor {
         public DevicePointer {
             if (length < 0) {
                 throw new IllegalArgumentException("tensor \"" + name + "\": length is " + length + "; must be >= 0");
@@ -269,13 +274,12 @@ public final class Params {
 
         @Override
         public boolean sameStorage(Tensor other) {
-            return other instanceof DevicePointer o && o.pointer.equals(pointer) && o.dtype == dtype
-                    && o.length == length;
+            return other instanceof DevicePointer o && o.address == address && o.dtype == dtype && o.length == length;
         }
 
         @Override
         public String toString() {
-            return name + ":" + dtype + "@" + pointer + "[" + length + "]";
+            return name + ":" + dtype + "@0x" + Long.toHexString(address) + "[" + length + "]";
         }
     }
 
@@ -322,8 +326,9 @@ public final class Params {
 
         /** Adds CUDA device memory holding {@code length} elements of {@code dtype}. */
         public Builder addDevice(String name, DType dtype, CUdeviceptr pointer, long length) {
-            tensors.add(new DevicePointer(checkName(name), Objects.requireNonNull(dtype, "dtype"),
-                    Objects.requireNonNull(pointer, name), length));
+            Objects.requireNonNull(pointer, name);
+            tensors.add(new DevicePointer(checkName(name), Objects.requireNonNull(dtype, "dtype"), pointer,
+                    JCudaAddresses.of(pointer), length));
             return this;
         }
 

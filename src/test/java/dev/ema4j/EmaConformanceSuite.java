@@ -58,8 +58,11 @@ abstract class EmaConformanceSuite {
         backend.close();
     }
 
-    /** Where fp32 parameters live. */
-    enum Storage { ARRAY, HEAP_BUFFER, DIRECT_BUFFER, DEVICE }
+    /**
+     * Where fp32 parameters live: an array, a heap FloatBuffer with an offset, a native-order direct buffer, a
+     * big-endian direct buffer, a float view of a heap ByteBuffer (no accessible array), a backend buffer.
+     */
+    enum Storage { ARRAY, HEAP_BUFFER, DIRECT_BUFFER, BIG_ENDIAN_BUFFER, BYTE_VIEW, DEVICE }
 
     // --- fp32 --------------------------------------------------------------------------------------------------
 
@@ -82,6 +85,25 @@ abstract class EmaConformanceSuite {
                 EmaOracle.lerp(expected, values, decays[step]);
             }
             assertBits(expected, shadow(ema, 0)[0], storage + " n=" + n);
+        }
+    }
+
+    @Test
+    void readOnlyBuffersCanBeAveragedButNotWritten() {
+        float[] values = values(1001, 21);
+        FloatBuffer heap = FloatBuffer.wrap(values.clone()).asReadOnlyBuffer();
+        FloatBuffer direct = ByteBuffer.allocateDirect(4 * 1001).order(ByteOrder.nativeOrder()).asFloatBuffer()
+                .put(values).flip().asReadOnlyBuffer();
+        for (FloatBuffer b : new FloatBuffer[] {heap, direct}) {
+            Params params = Params.of(b);
+            try (GpuEma ema = GpuEma.create(backend, Params.of(new float[1001]), 0.75)) {
+                ema.update(params);
+                float[] expected = new float[1001];
+                EmaOracle.lerp(expected, values, 0.75);
+                assertBits(expected, shadow(ema, 0)[0], (b.isDirect() ? "direct" : "heap") + " read-only buffer");
+                assertMessage(IllegalArgumentException.class, () -> ema.copyTo(params), "read-only");
+                assertMessage(IllegalArgumentException.class, () -> ema.swapInto(params), "read-only");
+            }
         }
     }
 
@@ -629,6 +651,28 @@ abstract class EmaConformanceSuite {
         assertSame(backend, half.backend());
     }
 
+    @Test
+    void swapStorageExchangesMemoryAndChecksItsArguments() {
+        DeviceBuffer a = deviceF32(new float[] {1, 2, 3});
+        DeviceBuffer b = deviceF32(new float[] {4, 5, 6});
+        a.swapStorage(b);
+        float[] out = new float[3];
+        backend.read(a, 0, out, 0, 3);
+        assertBits(new float[] {4, 5, 6}, out, "a after the swap");
+        backend.read(b, 0, out, 0, 3);
+        assertBits(new float[] {1, 2, 3}, out, "b after the swap");
+        assertMessage(IllegalArgumentException.class, () -> a.swapStorage(backend.allocate(DType.F32, 4)),
+                "dtype and length must match");
+        assertMessage(IllegalArgumentException.class, () -> a.swapStorage(backend.allocate(DType.BF16, 3)),
+                "dtype and length must match");
+        try (Backend other = new CpuBackend(1)) {
+            assertMessage(IllegalArgumentException.class, () -> a.swapStorage(other.allocate(DType.F32, 3)),
+                    "belongs to backend cpu");
+        }
+        b.close();
+        assertThrows(IllegalStateException.class, () -> a.swapStorage(b));
+    }
+
     // --- helpers -------------------------------------------------------------------------------------------------
 
     /** Random fp32 values with a few specials: ±0, subnormals, large magnitudes. */
@@ -673,8 +717,11 @@ abstract class EmaConformanceSuite {
                 b.put(values).position(5);
                 yield Params.of(b);
             }
-            case DIRECT_BUFFER -> {
-                FloatBuffer b = ByteBuffer.allocateDirect(4 * values.length).order(ByteOrder.nativeOrder()).asFloatBuffer();
+            case DIRECT_BUFFER, BIG_ENDIAN_BUFFER, BYTE_VIEW -> {
+                ByteBuffer bytes = storage == Storage.BYTE_VIEW ? ByteBuffer.allocate(4 * values.length)
+                        : ByteBuffer.allocateDirect(4 * values.length);
+                FloatBuffer b = (storage == Storage.DIRECT_BUFFER ? bytes.order(ByteOrder.nativeOrder())
+                        : bytes.order(ByteOrder.BIG_ENDIAN)).asFloatBuffer();
                 b.put(values).position(0);
                 yield Params.of(b);
             }
@@ -692,7 +739,7 @@ abstract class EmaConformanceSuite {
         Params.Tensor t = params.tensor(0);
         switch (storage) {
             case ARRAY -> System.arraycopy(values, 0, ((Params.FloatArray) t).array(), 0, values.length);
-            case HEAP_BUFFER, DIRECT_BUFFER -> {
+            case HEAP_BUFFER, DIRECT_BUFFER, BIG_ENDIAN_BUFFER, BYTE_VIEW -> {
                 Params.Floats f = (Params.Floats) t;
                 f.buffer().put(f.offset(), values, 0, values.length);
             }
@@ -705,7 +752,7 @@ abstract class EmaConformanceSuite {
         Params.Tensor t = params.tensor(0);
         switch (storage) {
             case ARRAY -> System.arraycopy(((Params.FloatArray) t).array(), 0, out, 0, n);
-            case HEAP_BUFFER, DIRECT_BUFFER -> {
+            case HEAP_BUFFER, DIRECT_BUFFER, BIG_ENDIAN_BUFFER, BYTE_VIEW -> {
                 Params.Floats f = (Params.Floats) t;
                 f.buffer().get(f.offset(), out, 0, n);
             }

@@ -97,10 +97,14 @@ public final class CudaBackend implements Backend {
         this.ordinal = ordinal;
         cuDeviceGet(device, ordinal);
         cuDevicePrimaryCtxRetain(context, device);
+        boolean streamCreated = false;
+        boolean moduleLoaded = false;
         try {
             cuCtxSetCurrent(context);
             cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT);
+            streamCreated = true;
             cuModuleLoadData(module, ptx());
+            moduleLoaded = true;
             kernels = new Kernels(function("ema_lerp_f32"), function("ema_lerp_bf16"), function("ema_lerp_f16"),
                     function("ema_lerp_foreach"), function("ema_check_foreach"), function("ema_to_shadow_foreach"),
                     function("ema_from_shadow_foreach"));
@@ -111,8 +115,23 @@ public final class CudaBackend implements Backend {
             maxGrid = Math.max(1, sms * Math.max(1, value[0]));
             name = "cuda:" + ordinal + " " + CudaProbe.deviceName(ordinal);
         } catch (RuntimeException e) {
-            cuDevicePrimaryCtxRelease(device);
+            if (moduleLoaded) {
+                cleanUp(e, () -> cuModuleUnload(module));
+            }
+            if (streamCreated) {
+                cleanUp(e, () -> cuStreamDestroy(stream));
+            }
+            cleanUp(e, () -> cuDevicePrimaryCtxRelease(device));
             throw e;
+        }
+    }
+
+    /** Runs a clean-up step, adding its failure to {@code failure} instead of hiding it. */
+    private static void cleanUp(RuntimeException failure, Runnable step) {
+        try {
+            step.run();
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
         }
     }
 
@@ -185,12 +204,17 @@ public final class CudaBackend implements Backend {
     }
 
     void free(CudaMemory memory) {
-        if (!closed && live.remove(memory)) {
-            makeCurrent();
+        if (closed || !live.contains(memory)) {
+            return;
+        }
+        makeCurrent();
+        try {
             cuStreamSynchronize(stream);
-            cuMemFree(memory.pointer);
+        } finally {
+            live.remove(memory);
             liveBytes -= memory.bytes;
             memory.markFreed();
+            cuMemFree(memory.pointer);
         }
     }
 
@@ -265,44 +289,46 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /** The raw address of a user's device pointer, after checking it lies inside one allocation on this device. */
+    /**
+     * The address of a user's device pointer, after checking that it is memory of this device in its primary
+     * context (a context reported as none, as for some pool allocations, is accepted) and that the tensor lies
+     * inside one allocation.
+     */
     private long deviceAddress(Params.DevicePointer p, String what) {
+        CUdeviceptr pointer = pointerAt(p.address());
         try {
             int[] deviceOrdinal = new int[1];
             cuPointerGetAttribute(Pointer.to(deviceOrdinal), CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
-                    p.pointer());
+                    pointer);
             if (deviceOrdinal[0] != ordinal) {
                 throw new IllegalArgumentException(what + " is memory of CUDA device " + deviceOrdinal[0]
                         + ", not of " + name);
             }
+            long[] owner = new long[1];
+            cuPointerGetAttribute(Pointer.to(owner), CUpointer_attribute.CU_POINTER_ATTRIBUTE_CONTEXT, pointer);
+            if (owner[0] != 0 && owner[0] != JCudaAddresses.of(context)) {
+                throw new IllegalArgumentException(what + " belongs to another CUDA context than the primary context"
+                        + " of " + name + "; allocate it in the primary context (as the CUDA runtime does)");
+            }
             CUdeviceptr base = new CUdeviceptr();
             long[] size = new long[1];
-            cuMemGetAddressRange(base, size, p.pointer());
-            long[] raw = rawAddresses(p.pointer(), base);
+            cuMemGetAddressRange(base, size, pointer);
+            long offset = p.address() - JCudaAddresses.of(base);
             long bytes = p.length() * p.dtype().byteSize();
-            if (raw[0] - raw[1] + bytes > size[0]) {
+            if (offset + bytes > size[0]) {
                 throw new IllegalArgumentException(what + ": " + p.length() + " " + p.dtype() + " elements ("
-                        + bytes + " bytes) at offset " + (raw[0] - raw[1]) + " overrun its allocation of "
-                        + size[0] + " bytes");
+                        + bytes + " bytes) at offset " + offset + " overrun its allocation of " + size[0] + " bytes");
             }
-            return raw[0];
+            return p.address();
         } catch (CudaException e) {
             throw new IllegalArgumentException(what + " is not CUDA device memory usable by " + name + ": "
                     + e.getMessage(), e);
         }
     }
 
-    /** Reads raw pointer values by uploading them as a pointer array (JCuda writes their addresses) and back. */
-    private long[] rawAddresses(CUdeviceptr... pointers) {
-        CudaMemory scratch = allocateMemory(8L * pointers.length);
-        try {
-            cuMemcpyHtoD(scratch.at(0), Pointer.to(pointers), 8L * pointers.length);
-            long[] raw = new long[pointers.length];
-            cuMemcpyDtoH(Pointer.to(raw), scratch.at(0), 8L * pointers.length);
-            return raw;
-        } finally {
-            free(scratch);
-        }
+    /** A JCuda pointer to a raw device address. */
+    static CUdeviceptr pointerAt(long address) {
+        return new CUdeviceptr().withByteOffset(address);
     }
 
     // --- operations ----------------------------------------------------------------------------------------------
@@ -465,25 +491,27 @@ public final class CudaBackend implements Backend {
         return liveBytes;
     }
 
+    /** Frees everything, even after a device error; the first failure is thrown with the others suppressed. */
     @Override
     public void close() {
         if (closed) {
             return;
         }
-        cuCtxSetCurrent(context);
-        try {
-            cuStreamSynchronize(stream);
-        } finally {
-            for (CudaMemory m : live) {
-                cuMemFree(m.pointer);
-                m.markFreed();
-            }
-            live.clear();
-            liveBytes = 0;
-            closed = true;
-            cuModuleUnload(module);
-            cuStreamDestroy(stream);
-            cuDevicePrimaryCtxRelease(device);
+        closed = true;
+        RuntimeException failure = new IllegalStateException("closing " + name + " failed");
+        cleanUp(failure, () -> cuCtxSetCurrent(context));
+        cleanUp(failure, () -> cuStreamSynchronize(stream));
+        for (CudaMemory m : live) {
+            m.markFreed();
+            cleanUp(failure, () -> cuMemFree(m.pointer));
+        }
+        live.clear();
+        liveBytes = 0;
+        cleanUp(failure, () -> cuModuleUnload(module));
+        cleanUp(failure, () -> cuStreamDestroy(stream));
+        cleanUp(failure, () -> cuDevicePrimaryCtxRelease(device));
+        if (failure.getSuppressed().length > 0) {
+            throw failure;
         }
     }
 

@@ -1,39 +1,20 @@
 package dev.ema4j.backend.cuda;
 
-import dev.ema4j.backend.Backend;
-import dev.ema4j.backend.Checks;
+import dev.ema4j.backend.BufferHandle;
 import dev.ema4j.backend.DType;
 import dev.ema4j.backend.DeviceBuffer;
 
 /** A buffer in GPU memory. */
-final class CudaBuffer implements DeviceBuffer {
+final class CudaBuffer extends BufferHandle {
 
     private final CudaBackend backend;
-    private final DType dtype;
-    private final long length;
     private CudaMemory memory;
     private boolean closed;
 
     CudaBuffer(CudaBackend backend, DType dtype, long length, CudaMemory memory) {
+        super(backend, dtype, length);
         this.backend = backend;
-        this.dtype = dtype;
-        this.length = length;
         this.memory = memory;
-    }
-
-    @Override
-    public Backend backend() {
-        return backend;
-    }
-
-    @Override
-    public DType dtype() {
-        return dtype;
-    }
-
-    @Override
-    public long length() {
-        return length;
     }
 
     @Override
@@ -53,13 +34,7 @@ final class CudaBuffer implements DeviceBuffer {
     }
 
     @Override
-    public void swapStorage(DeviceBuffer other) {
-        Checks.owned(backend, this, "this buffer");
-        Checks.owned(backend, other, "other");
-        if (other.dtype() != dtype || other.length() != length) {
-            throw new IllegalArgumentException("cannot swap " + this + " with " + other
-                    + ": dtype and length must match");
-        }
+    protected void exchangeStorage(DeviceBuffer other) {
         CudaBuffer o = (CudaBuffer) other;
         CudaMemory m = memory;
         memory = o.memory;
@@ -76,6 +51,6 @@ final class CudaBuffer implements DeviceBuffer {
 
     @Override
     public String toString() {
-        return backend.name() + " " + dtype + "[" + length + "]";
+        return backend.name() + " " + dtype() + "[" + length() + "]";
     }
 }

@@ -5,6 +5,7 @@ import dev.ema4j.backend.ParamLayout;
 import dev.ema4j.backend.ParamTable;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -53,7 +54,12 @@ final class CudaParamTable implements ParamTable {
         }
         this.chunks = (int) count;
         this.tensorTable = backend.allocateMemory((long) TENSOR_BYTES * layout.size());
-        this.chunkMap = backend.allocateMemory((long) CHUNK_BYTES * chunks);
+        try {
+            this.chunkMap = backend.allocateMemory((long) CHUNK_BYTES * chunks);
+        } catch (RuntimeException e) {
+            backend.free(tensorTable);
+            throw e;
+        }
         ByteBuffer map = ByteBuffer.allocate(CHUNK_BYTES * chunks).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < layout.size(); i++) {
             for (long begin = 0; begin < layout.length(i); begin += CHUNK) {
@@ -108,7 +114,7 @@ final class CudaParamTable implements ParamTable {
         if (params.tensor(i) instanceof Params.Device d) {
             return ((CudaBuffer) d.buffer()).memory().at(0);
         }
-        return ((Params.DevicePointer) params.tensor(i)).pointer();
+        return CudaBackend.pointerAt(pointerAddresses[i]);
     }
 
     boolean isHost(int i) {
@@ -138,7 +144,7 @@ final class CudaParamTable implements ParamTable {
     void uploadHost() {
         for (int i = 0; i < staging.length; i++) {
             if (staging[i] != null) {
-                backend.hostToDevice(hostPointer(params.tensor(i)), staging[i], staging[i].bytes);
+                backend.hostToDevice(hostSource(params.tensor(i)), staging[i], staging[i].bytes);
             }
         }
     }
@@ -146,20 +152,43 @@ final class CudaParamTable implements ParamTable {
     /** Copies the device staging back into the host tensors. */
     void downloadHost() {
         for (int i = 0; i < staging.length; i++) {
-            if (staging[i] != null) {
-                backend.deviceToHost(staging[i], hostPointer(params.tensor(i)), staging[i].bytes);
+            if (staging[i] == null) {
+                continue;
+            }
+            Params.Tensor t = params.tensor(i);
+            if (t instanceof Params.Floats f && !isDirectCopy(f)) {
+                float[] copy = new float[f.count()];
+                backend.deviceToHost(staging[i], Pointer.to(copy), staging[i].bytes);
+                f.buffer().put(f.offset(), copy, 0, copy.length);
+            } else {
+                backend.deviceToHost(staging[i], hostSource(t), staging[i].bytes);
             }
         }
     }
 
-    static Pointer hostPointer(Params.Tensor tensor) {
+    /**
+     * A pointer to the tensor's host memory, or to a copy of it. JCuda copies raw bytes from an array or a direct
+     * buffer, so a FloatBuffer it cannot address in native order (read-only or a view of a heap ByteBuffer, or a
+     * direct buffer in big-endian order) goes through a float[].
+     */
+    private static Pointer hostSource(Params.Tensor tensor) {
         if (tensor instanceof Params.FloatArray t) {
             return Pointer.to(t.array());
         } else if (tensor instanceof Params.HalfArray t) {
             return Pointer.to(t.array());
         }
-        Params.Floats t = (Params.Floats) tensor;
-        return Pointer.toBuffer(t.buffer().duplicate().position(t.offset()));
+        Params.Floats f = (Params.Floats) tensor;
+        if (isDirectCopy(f)) {
+            return Pointer.toBuffer(f.buffer().duplicate().position(f.offset()));
+        }
+        float[] copy = new float[f.count()];
+        f.buffer().get(f.offset(), copy, 0, copy.length);
+        return Pointer.to(copy);
+    }
+
+    private static boolean isDirectCopy(Params.Floats f) {
+        FloatBuffer b = f.buffer();
+        return b.hasArray() || b.isDirect() && b.order() == ByteOrder.nativeOrder();
     }
 
     boolean isClosed() {
