@@ -45,61 +45,80 @@ final class EmaStateFile {
 
     static void save(Path path, Backend backend, EmaConfig config, ParamLayout layout, List<DeviceBuffer> shadows,
                      EmaStats stats) throws IOException {
+        SafetensorsWriter.writeF32(path, metadata("", config, stats), tensors("", backend, layout, shadows));
+    }
+
+    /** The metadata entries of a state, keys prefixed with {@code prefix}. */
+    static Map<String, String> metadata(String prefix, EmaConfig config, EmaStats stats) {
         Map<String, String> metadata = new LinkedHashMap<>();
-        metadata.put("format", FORMAT);
-        metadata.put("format_version", VERSION);
-        metadata.put("schedules", schedulesJson(config.schedules()));
-        metadata.put("every", String.valueOf(config.every()));
-        metadata.put("clock", config.clock().name());
-        metadata.put("steps", String.valueOf(stats.steps()));
-        metadata.put("updates", String.valueOf(stats.updates()));
-        metadata.put("skipped_updates", String.valueOf(stats.skippedUpdates()));
+        metadata.put(prefix + "format", FORMAT);
+        metadata.put(prefix + "format_version", VERSION);
+        metadata.put(prefix + "schedules", schedulesJson(config.schedules()));
+        metadata.put(prefix + "every", String.valueOf(config.every()));
+        metadata.put(prefix + "clock", config.clock().name());
+        metadata.put(prefix + "steps", String.valueOf(stats.steps()));
+        metadata.put(prefix + "updates", String.valueOf(stats.updates()));
+        metadata.put(prefix + "skipped_updates", String.valueOf(stats.skippedUpdates()));
+        return metadata;
+    }
+
+    /** The shadow tensors {@code <prefix>ema.<k>.<name>}, read from the backend when written. */
+    static List<F32Tensor> tensors(String prefix, Backend backend, ParamLayout layout, List<DeviceBuffer> shadows) {
         List<F32Tensor> tensors = new ArrayList<>();
         for (int k = 0; k < shadows.size(); k++) {
             DeviceBuffer shadow = shadows.get(k);
             for (int i = 0; i < layout.size(); i++) {
                 long base = layout.shadowOffset(i);
-                tensors.add(new F32Tensor(tensorName(k, layout.names().get(i)), List.of(layout.length(i)),
+                tensors.add(new F32Tensor(prefix + tensorName(k, layout.names().get(i)), List.of(layout.length(i)),
                         (offset, dst, dstOffset, length) -> backend.read(shadow, base + offset, dst, dstOffset, length)));
             }
         }
-        SafetensorsWriter.writeF32(path, metadata, tensors);
+        return tensors;
     }
 
     static State load(Path path, Backend backend, EmaConfig config, ParamLayout layout) throws IOException {
         try (SafetensorsFile file = SafetensorsFile.open(path)) {
-            Map<String, String> meta = file.metadata();
-            String format = meta.get("format");
-            if (!FORMAT.equals(format) || !VERSION.equals(meta.get("format_version"))) {
-                throw new SafetensorsException(path + ": not an ema4j EMA state (format " + format
-                        + ", version " + meta.get("format_version") + "; expected " + FORMAT + " " + VERSION + ")");
-            }
-            List<DecaySchedule> schedules = parseSchedules(path, require(path, meta, "schedules"));
-            int every = (int) parseCount(path, meta, "every");
-            String clock = require(path, meta, "clock");
-            if (!schedules.equals(config.schedules()) || every != config.every()
-                    || !clock.equals(config.clock().name())) {
-                throw new IllegalArgumentException(path + " was saved by an EMA with schedules " + schedules
-                        + ", every " + every + ", clock " + clock + "; this EMA has " + config.schedules()
-                        + ", every " + config.every() + ", clock " + config.clock());
-            }
-            long steps = parseCount(path, meta, "steps");
-            long updates = parseCount(path, meta, "updates");
-            long skipped = parseCount(path, meta, "skipped_updates");
-            List<TensorInfo> tensors = expectedTensors(path, file, config.shadowCount(), layout);
-            return new State(readShadows(file, backend, layout, tensors, config.shadowCount()), steps, updates,
-                    skipped);
+            State state = read(file, "", path, backend, config, layout);
+            checkNoOtherTensors(file, "", path, config.shadowCount(), layout);
+            return state;
         }
     }
 
-    private static List<TensorInfo> expectedTensors(Path path, SafetensorsFile file, int shadowCount,
-                                                    ParamLayout layout) throws IOException {
+    /**
+     * Reads the state stored under {@code prefix} in an open file: validates everything, then copies the shadows
+     * into new buffers (owned by the caller).
+     */
+    static State read(SafetensorsFile file, String prefix, Path path, Backend backend, EmaConfig config,
+                      ParamLayout layout) throws IOException {
+        Map<String, String> meta = file.metadata();
+        String format = meta.get(prefix + "format");
+        if (!FORMAT.equals(format) || !VERSION.equals(meta.get(prefix + "format_version"))) {
+            throw new SafetensorsException(path + ": no ema4j EMA state under \"" + prefix + "\" (format " + format
+                    + ", version " + meta.get(prefix + "format_version") + "; expected " + FORMAT + " " + VERSION
+                    + ")");
+        }
+        List<DecaySchedule> schedules = parseSchedules(path, require(path, meta, prefix + "schedules"));
+        int every = (int) parseCount(path, meta, prefix + "every", true);
+        String clock = require(path, meta, prefix + "clock");
+        if (!schedules.equals(config.schedules()) || every != config.every()
+                || !clock.equals(config.clock().name())) {
+            throw new IllegalArgumentException(path + " was saved by an EMA with schedules " + schedules
+                    + ", every " + every + ", clock " + clock + "; this EMA has " + config.schedules()
+                    + ", every " + config.every() + ", clock " + config.clock());
+        }
+        long steps = parseCount(path, meta, prefix + "steps", false);
+        long updates = parseCount(path, meta, prefix + "updates", false);
+        long skipped = parseCount(path, meta, prefix + "skipped_updates", false);
+        List<TensorInfo> tensors = expectedTensors(path, file, prefix, config.shadowCount(), layout);
+        return new State(readShadows(file, backend, layout, tensors, config.shadowCount()), steps, updates, skipped);
+    }
+
+    private static List<TensorInfo> expectedTensors(Path path, SafetensorsFile file, String prefix, int shadowCount,
+                                                    ParamLayout layout) {
         List<TensorInfo> tensors = new ArrayList<>();
-        Set<String> expected = new HashSet<>();
         for (int k = 0; k < shadowCount; k++) {
             for (int i = 0; i < layout.size(); i++) {
-                String name = tensorName(k, layout.names().get(i));
-                expected.add(name);
+                String name = prefix + tensorName(k, layout.names().get(i));
                 TensorInfo t = file.tensor(name).orElseThrow(() -> new IllegalArgumentException(
                         path + " has no tensor \"" + name + "\"; it was saved for another layout or shadow count"));
                 if (t.dtype() != TensorDType.F32 || t.elementCount() != layout.length(i)) {
@@ -109,13 +128,24 @@ final class EmaStateFile {
                 tensors.add(t);
             }
         }
+        return tensors;
+    }
+
+    /** A file holding only an EMA state must hold nothing else. */
+    private static void checkNoOtherTensors(SafetensorsFile file, String prefix, Path path, int shadowCount,
+                                            ParamLayout layout) {
+        Set<String> expected = new HashSet<>();
+        for (int k = 0; k < shadowCount; k++) {
+            for (int i = 0; i < layout.size(); i++) {
+                expected.add(prefix + tensorName(k, layout.names().get(i)));
+            }
+        }
         for (TensorInfo t : file.tensors()) {
             if (!expected.contains(t.name())) {
                 throw new IllegalArgumentException(path + " holds tensor \"" + t.name()
                         + "\", which this EMA does not track; it was saved for another layout or shadow count");
             }
         }
-        return tensors;
     }
 
     private static List<DeviceBuffer> readShadows(SafetensorsFile file, Backend backend, ParamLayout layout,
@@ -154,11 +184,12 @@ final class EmaStateFile {
         return value;
     }
 
-    private static long parseCount(Path path, Map<String, String> meta, String key) throws SafetensorsException {
+    private static long parseCount(Path path, Map<String, String> meta, String key, boolean positiveInt)
+            throws SafetensorsException {
         String value = require(path, meta, key);
         try {
             long n = Long.parseLong(value);
-            if (n >= 0 && (!key.equals("every") || (n >= 1 && n <= Integer.MAX_VALUE))) {
+            if (n >= 0 && (!positiveInt || (n >= 1 && n <= Integer.MAX_VALUE))) {
                 return n;
             }
         } catch (NumberFormatException e) {

@@ -7,10 +7,13 @@ import dev.ema4j.backend.NonFiniteGuard;
 import dev.ema4j.backend.ParamLayout;
 import dev.ema4j.backend.ParamSnapshot;
 import dev.ema4j.backend.ParamTable;
+import dev.ema4j.io.F32Tensor;
+import dev.ema4j.io.SafetensorsFile;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -242,7 +245,10 @@ public final class GpuEma implements AutoCloseable {
     public void load(Path path) throws IOException {
         checkUsable();
         Objects.requireNonNull(path, "path");
-        EmaStateFile.State state = EmaStateFile.load(path, backend, config, layout);
+        install(EmaStateFile.load(path, backend, config, layout));
+    }
+
+    private void install(EmaStateFile.State state) {
         if (guard != null) {
             guard.setSkippedUpdates(state.skippedUpdates());
         }
@@ -250,6 +256,32 @@ public final class GpuEma implements AutoCloseable {
         shadows = state.shadows();
         steps = state.steps();
         updates = state.updates();
+    }
+
+    /**
+     * This EMA's state as entries of a larger safetensors file (a training checkpoint): the shadow tensors and
+     * the metadata of {@link #save}, every key prefixed with {@code prefix}. The shadows are read when written.
+     */
+    public List<F32Tensor> stateTensors(String prefix) {
+        checkUsable();
+        return EmaStateFile.tensors(Objects.requireNonNull(prefix, "prefix"), backend, layout, shadows);
+    }
+
+    /** The metadata part of {@link #stateTensors}. */
+    public Map<String, String> stateMetadata(String prefix) {
+        checkUsable();
+        return EmaStateFile.metadata(Objects.requireNonNull(prefix, "prefix"), config, stats());
+    }
+
+    /**
+     * {@link #load} from the entries under {@code prefix} of an open file ({@link #stateTensors}); validates
+     * everything first and changes nothing on failure.
+     */
+    public void loadState(SafetensorsFile file, String prefix) throws IOException {
+        checkUsable();
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(prefix, "prefix");
+        install(EmaStateFile.read(file, prefix, Path.of(file.toString()), backend, config, layout));
     }
 
     /** The counters; reading the skip count waits for the device. */

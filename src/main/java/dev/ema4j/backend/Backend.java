@@ -74,6 +74,13 @@ public interface Backend extends AutoCloseable {
     /** A new non-finite guard (a flag and a skip counter in device memory). */
     NonFiniteGuard newGuard();
 
+    /**
+     * The training operations on this backend's tensors.
+     *
+     * @throws UnsupportedOperationException where this backend has none yet
+     */
+    dev.ema4j.nn.NnOps nn();
+
     /** Waits until every operation issued so far has finished, and reports its errors. */
     void synchronize();
 

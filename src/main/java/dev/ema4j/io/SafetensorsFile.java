@@ -93,6 +93,12 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
+    /** The file's path, as given to {@link #open}. */
+    @Override
+    public String toString() {
+        return file;
+    }
+
     /**
      * Returns the string metadata of the header.
      *

@@ -19,10 +19,10 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
- * Runs the CPU or GPU EMA benchmarks and prints a Markdown table of time per update and bandwidth, with the
+ * Runs the CPU or GPU EMA benchmarks or the CPU training-step benchmark and prints a Markdown table of time per update and bandwidth, with the
  * ratios against the baselines of the same run.
  *
- * <pre>{@code java -cp ... dev.ema4j.bench.BenchMain cpu|gpu [--quick] [--out table.md] [--json results.json]}</pre>
+ * <pre>{@code java -cp ... dev.ema4j.bench.BenchMain cpu|gpu|train [--quick] [--out table.md] [--json results.json]}</pre>
  */
 public final class BenchMain {
 
@@ -31,12 +31,13 @@ public final class BenchMain {
 
     public static void main(String[] args) throws RunnerException, IOException {
         List<String> a = new ArrayList<>(Arrays.asList(args));
-        if (a.isEmpty() || !(a.get(0).equals("cpu") || a.get(0).equals("gpu"))) {
-            System.err.println("usage: BenchMain cpu|gpu [--quick] [--out table.md] [--json results.json]");
+        if (a.isEmpty() || !List.of("cpu", "gpu", "train").contains(a.get(0))) {
+            System.err.println("usage: BenchMain cpu|gpu|train [--quick] [--out table.md] [--json results.json]");
             System.exit(2);
         }
         boolean gpu = a.get(0).equals("gpu");
-        Class<?> benchmark = gpu ? GpuEmaBenchmark.class : CpuEmaBenchmark.class;
+        boolean train = a.get(0).equals("train");
+        Class<?> benchmark = gpu ? GpuEmaBenchmark.class : train ? TrainStepBenchmark.class : CpuEmaBenchmark.class;
         ChainedOptionsBuilder options = new OptionsBuilder().include(benchmark.getName() + "\\.")
                 .shouldFailOnError(true);
         if (a.contains("--quick")) {
@@ -48,7 +49,7 @@ public final class BenchMain {
             options.resultFormat(ResultFormatType.JSON).result(json);
         }
         Collection<RunResult> results = new Runner(options.build()).run();
-        String table = gpu ? gpuTable(results) : cpuTable(results);
+        String table = gpu ? gpuTable(results) : train ? trainTable(results) : cpuTable(results);
         System.out.println(table);
         String out = option(a, "--out");
         if (out != null) {
@@ -90,6 +91,16 @@ public final class BenchMain {
         ratio(sb, ms, "fusedK3", "threeSingles", "fused K=3 speed-up over three single updates (target >= 1.3)");
         ratio(sb, ms, "ema", "naiveSingleThread", "EMA speed-up over the naive single-threaded loop");
         ratio(sb, ms, "emaGuarded", "ema", "guarded update speed / unguarded (cost of the non-finite check)");
+        return sb.toString();
+    }
+
+    static String trainTable(Collection<RunResult> results) {
+        StringBuilder sb = new StringBuilder("| benchmark | ms/step | images/s |\n|---|---:|---:|\n");
+        for (RunResult r : results) {
+            double ms = r.getPrimaryResult().getScore();
+            sb.append(String.format("| SmallCnn(16) train step, batch %d (forward, backward, SGD, EMA x3) | %.2f | %.0f |%n",
+                    TrainStepBenchmark.BATCH, ms, TrainStepBenchmark.BATCH / ms * 1000));
+        }
         return sb.toString();
     }
 

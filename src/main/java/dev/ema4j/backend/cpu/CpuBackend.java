@@ -9,6 +9,7 @@ import dev.ema4j.backend.NonFiniteGuard;
 import dev.ema4j.backend.ParamLayout;
 import dev.ema4j.backend.ParamSnapshot;
 import dev.ema4j.backend.ParamTable;
+import dev.ema4j.nn.NnOps;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -32,6 +33,7 @@ public final class CpuBackend implements Backend {
     private static final int BLOCK = 16384;
 
     private final CpuThreads threads;
+    private CpuNnOps nn;
     private final Set<CpuBuffer> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
     private long snapshotBytes;
     private boolean closed;
@@ -58,6 +60,16 @@ public final class CpuBackend implements Backend {
         CpuBuffer b = new CpuBuffer(this, dtype, (int) length);
         buffers.add(b);
         return b;
+    }
+
+    /**
+     * The BLAS the convolutions use, e.g. {@code OpenBLAS 0.3.31 … (kernels: Cooperlake)}. OpenBLAS picks its
+     * kernels for the CPU when it loads, unless the environment variable {@code OPENBLAS_CORETYPE} names others
+     * (AVX2 {@code Haswell} kernels on an AVX-512 CPU made training steps 1.3x slower, bench/RESULTS.md).
+     */
+    public static String blas() {
+        return org.bytedeco.openblas.global.openblas_full.openblas_get_config().getString() + " (kernels: "
+                + org.bytedeco.openblas.global.openblas_full.openblas_get_corename().getString() + ")";
     }
 
     /** The worker threads (for benchmarks that compare against the same scheduling). */
@@ -240,6 +252,15 @@ public final class CpuBackend implements Backend {
     public NonFiniteGuard newGuard() {
         checkOpen();
         return new CpuGuard(this);
+    }
+
+    @Override
+    public NnOps nn() {
+        checkOpen();
+        if (nn == null) {
+            nn = new CpuNnOps(this, threads);
+        }
+        return nn;
     }
 
     @Override

@@ -31,6 +31,7 @@ import dev.ema4j.backend.DeviceBuffer;
 import dev.ema4j.backend.NonFiniteGuard;
 import dev.ema4j.backend.ParamSnapshot;
 import dev.ema4j.backend.ParamTable;
+import dev.ema4j.nn.NnOps;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -478,6 +479,13 @@ public final class CudaBackend implements Backend {
     public NonFiniteGuard newGuard() {
         makeCurrent();
         return new CudaGuard(allocateMemory(8));
+    }
+
+    /** Not yet: the CUDA training kernels are planned; train on the CPU backend meanwhile. */
+    @Override
+    public NnOps nn() {
+        throw new UnsupportedOperationException("backend " + name + " has no training operations yet; use the CPU"
+                + " backend for training (its EMA of the trained weights can still run here)");
     }
 
     @Override
