@@ -11,10 +11,7 @@ public final class BasicBlock extends Layer {
 
     private final Sequential main;
     private final Sequential shortcut;
-    private Binding b;
     private Tensor sum;
-    private Tensor y;
-    private Tensor dx;
     private Tensor x;
 
     public BasicBlock(int in, int out, int stride) {
@@ -41,14 +38,12 @@ public final class BasicBlock extends Layer {
 
     @Override
     public void bind(Binding binding) {
-        b = binding;
+        super.bind(binding);
         main.bind(binding);
         if (shortcut != null) {
             shortcut.bind(binding);
         }
         sum = binding.activation(output());
-        y = binding.activation(output());
-        dx = binding.activation(input());
     }
 
     @Override
@@ -58,9 +53,9 @@ public final class BasicBlock extends Layer {
         Tensor m = main.forward(input);
         Tensor s = shortcut == null ? input : shortcut.forward(input);
         Tensor added = sum.withBatch(n);
-        b.ops().add(m, s, added);
-        Tensor out = y.withBatch(n);
-        b.ops().reluForward(added, out);
+        binding().ops().add(m, s, added);
+        Tensor out = outputs(n);
+        binding().ops().reluForward(added, out);
         return out;
     }
 
@@ -68,14 +63,10 @@ public final class BasicBlock extends Layer {
     public Tensor backward(Tensor dy) {
         int n = x.shape().n();
         Tensor dSum = sum.withBatch(n);
-        b.ops().reluBackward(y.withBatch(n), dy, dSum);
+        binding().ops().reluBackward(outputs(n), dy, dSum);
         Tensor dMain = main.backward(dSum);
-        Tensor d = dx.withBatch(n);
-        if (shortcut == null) {
-            b.ops().add(dMain, dSum, d);
-        } else {
-            b.ops().add(dMain, shortcut.backward(dSum), d);
-        }
+        Tensor d = inputGradients(n);
+        binding().ops().add(dMain, shortcut == null ? dSum : shortcut.backward(dSum), d);
         return d;
     }
 }

@@ -15,9 +15,6 @@ public final class BatchNorm2d extends Layer {
     private ParameterStore.Slot beta;
     private ParameterStore.Slot runningMean;
     private ParameterStore.Slot runningVar;
-    private Binding b;
-    private Tensor y;
-    private Tensor dx;
     private Tensor saveMean;
     private Tensor saveInvStd;
     private Tensor x;
@@ -57,9 +54,7 @@ public final class BatchNorm2d extends Layer {
 
     @Override
     public void bind(Binding binding) {
-        b = binding;
-        y = binding.activation(output());
-        dx = binding.activation(input());
+        super.bind(binding);
         saveMean = binding.tensor(Shape.of(1, channels));
         saveInvStd = binding.tensor(Shape.of(1, channels));
     }
@@ -67,7 +62,8 @@ public final class BatchNorm2d extends Layer {
     @Override
     public Tensor forward(Tensor input) {
         x = input;
-        Tensor out = y.withBatch(input.shape().n());
+        Tensor out = outputs(input.shape().n());
+        Binding b = binding();
         ParameterStore p = b.parameters();
         if (b.state().mode() == RunState.Mode.EVAL) {
             b.ops().batchNormForwardEval(input, p.value(gamma), p.value(beta), p.value(runningMean),
@@ -81,10 +77,11 @@ public final class BatchNorm2d extends Layer {
 
     @Override
     public Tensor backward(Tensor dy) {
-        Tensor d = dx.withBatch(x.shape().n());
-        ParameterStore p = b.parameters();
-        b.ops().batchNormBackward(x, p.value(gamma), saveMean, saveInvStd, relu ? y.withBatch(x.shape().n()) : null, dy,
-                d, p.grad(gamma), p.grad(beta));
+        int n = x.shape().n();
+        Tensor d = inputGradients(n);
+        ParameterStore p = binding().parameters();
+        binding().ops().batchNormBackward(x, p.value(gamma), saveMean, saveInvStd, relu ? outputs(n) : null, dy, d,
+                p.grad(gamma), p.grad(beta));
         return d;
     }
 }

@@ -11,9 +11,6 @@ public final class Conv2d extends Layer {
     private final boolean hasBias;
     private ParameterStore.Slot weight;
     private ParameterStore.Slot bias;
-    private Binding b;
-    private Tensor y;
-    private Tensor dx;
     private Tensor x;
 
     public Conv2d(int inChannels, int outChannels, int kernel, int stride, int pad, boolean bias) {
@@ -55,26 +52,20 @@ public final class Conv2d extends Layer {
     }
 
     @Override
-    public void bind(Binding binding) {
-        b = binding;
-        y = binding.activation(output());
-        dx = binding.activation(input());
-    }
-
-    @Override
     public Tensor forward(Tensor input) {
         x = input;
-        Tensor out = y.withBatch(input.shape().n());
-        b.ops().conv2dForward(input, b.parameters().value(weight), hasBias ? b.parameters().value(bias) : null, out,
-                stride, pad);
+        Tensor out = outputs(input.shape().n());
+        ParameterStore p = binding().parameters();
+        binding().ops().conv2dForward(input, p.value(weight), hasBias ? p.value(bias) : null, out, stride, pad);
         return out;
     }
 
     @Override
     public Tensor backward(Tensor dy) {
-        Tensor d = dx.withBatch(x.shape().n());
-        b.ops().conv2dBackward(x, b.parameters().value(weight), dy, d, b.parameters().grad(weight),
-                hasBias ? b.parameters().grad(bias) : null, stride, pad);
+        Tensor d = inputGradients(x.shape().n());
+        ParameterStore p = binding().parameters();
+        binding().ops().conv2dBackward(x, p.value(weight), dy, d, p.grad(weight), hasBias ? p.grad(bias) : null,
+                stride, pad);
         return d;
     }
 }

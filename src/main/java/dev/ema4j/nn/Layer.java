@@ -10,6 +10,9 @@ public abstract class Layer {
 
     private Shape input;
     private Shape output;
+    private Binding binding;
+    private Tensor outputs;
+    private Tensor inputGradients;
 
     /**
      * Checks {@code input} (the shape of one batch with n = 1), declares the parameters under {@code name} and
@@ -26,14 +29,36 @@ public abstract class Layer {
     /** Declares the parameters and returns the output shape for {@code input}. */
     protected abstract Shape declareParameters(String name, Shape input, ParameterStore.Builder parameters);
 
-    /** Allocates what the passes need. */
-    public abstract void bind(Binding binding);
+    /**
+     * Allocates what the passes need: by default an output buffer and an input-gradient buffer for the largest
+     * batch ({@link #outputs}, {@link #inputGradients}); layers that need more call this and allocate the rest.
+     */
+    public void bind(Binding b) {
+        binding = b;
+        outputs = b.activation(output);
+        inputGradients = b.activation(input);
+    }
 
     /** The forward pass of a batch; the result stays valid until the next forward pass. */
     public abstract Tensor forward(Tensor x);
 
     /** The backward pass for the last forward batch: writes parameter gradients, returns the input gradient. */
     public abstract Tensor backward(Tensor dy);
+
+    /** The binding of {@link #bind}. */
+    protected Binding binding() {
+        return binding;
+    }
+
+    /** The output buffer for a batch of {@code n}. */
+    protected Tensor outputs(int n) {
+        return outputs.withBatch(n);
+    }
+
+    /** The input-gradient buffer for a batch of {@code n}. */
+    protected Tensor inputGradients(int n) {
+        return inputGradients.withBatch(n);
+    }
 
     /** The input shape of one sample (n = 1). */
     protected Shape input() {

@@ -7,9 +7,6 @@ public final class Linear extends Layer {
     private final int out;
     private ParameterStore.Slot weight;
     private ParameterStore.Slot bias;
-    private Binding b;
-    private Tensor y;
-    private Tensor dx;
     private Tensor x;
 
     public Linear(int in, int out) {
@@ -31,25 +28,19 @@ public final class Linear extends Layer {
     }
 
     @Override
-    public void bind(Binding binding) {
-        b = binding;
-        y = binding.activation(output());
-        dx = binding.activation(input());
-    }
-
-    @Override
     public Tensor forward(Tensor input) {
         x = input;
-        Tensor o = y.withBatch(input.shape().n());
-        b.ops().linearForward(input, b.parameters().value(weight), b.parameters().value(bias), o);
+        Tensor o = outputs(input.shape().n());
+        ParameterStore p = binding().parameters();
+        binding().ops().linearForward(input, p.value(weight), p.value(bias), o);
         return o;
     }
 
     @Override
     public Tensor backward(Tensor dy) {
-        Tensor d = dx.withBatch(x.shape().n());
-        ParameterStore p = b.parameters();
-        b.ops().linearBackward(x, p.value(weight), dy, d, p.grad(weight), p.grad(bias));
+        Tensor d = inputGradients(x.shape().n());
+        ParameterStore p = binding().parameters();
+        binding().ops().linearBackward(x, p.value(weight), dy, d, p.grad(weight), p.grad(bias));
         return d;
     }
 }

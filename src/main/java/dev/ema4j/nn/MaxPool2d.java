@@ -4,10 +4,7 @@ package dev.ema4j.nn;
 public final class MaxPool2d extends Layer {
 
     private final int k;
-    private Binding b;
-    private Tensor y;
     private Tensor argmax;
-    private Tensor dx;
     private Tensor x;
 
     public MaxPool2d(int k) {
@@ -27,25 +24,23 @@ public final class MaxPool2d extends Layer {
 
     @Override
     public void bind(Binding binding) {
-        b = binding;
-        y = binding.activation(output());
+        super.bind(binding);
         argmax = binding.activation(output());
-        dx = binding.activation(input());
     }
 
     @Override
     public Tensor forward(Tensor input) {
         x = input;
-        Tensor out = y.withBatch(input.shape().n());
-        b.ops().maxPoolForward(input, out, argmax.withBatch(input.shape().n()), k);
+        Tensor out = outputs(input.shape().n());
+        binding().ops().maxPoolForward(input, out, argmax.withBatch(input.shape().n()), k);
         return out;
     }
 
     @Override
     public Tensor backward(Tensor dy) {
         int n = x.shape().n();
-        Tensor d = dx.withBatch(n);
-        b.ops().maxPoolBackward(argmax.withBatch(n), dy, d, k);
+        Tensor d = inputGradients(n);
+        binding().ops().maxPoolBackward(argmax.withBatch(n), dy, d, k);
         return d;
     }
 }
