@@ -151,6 +151,31 @@ public final class Network implements AutoCloseable {
         return out;
     }
 
+    /**
+     * The input of the last layer (for a {@link Sequential} body), e.g. the pooled features a linear probe reads:
+     * {@code n × features} in {@link RunState.Mode#EVAL}.
+     *
+     * @throws IllegalStateException if the body is not a {@link Sequential}
+     */
+    public float[] features(float[] x, int n) {
+        if (!(body instanceof Sequential seq)) {
+            throw new IllegalStateException("features need a Sequential body");
+        }
+        state.setMode(RunState.Mode.EVAL);
+        checkOpen();
+        Objects.requireNonNull(x, "x");
+        if (n < 1 || n > maxBatch || x.length < n * sample.sampleSize()) {
+            throw new IllegalArgumentException("x has " + x.length + " values for a batch of " + n + " (at most "
+                    + maxBatch + ") samples of " + sample);
+        }
+        Tensor in = input.withBatch(n);
+        backend.write(x, 0, in.buffer(), 0, n * sample.sampleSize());
+        Tensor f = seq.forwardPrefix(in, seq.size() - 1);
+        float[] out = new float[f.size()];
+        backend.read(f.buffer(), f.offset(), out, 0, out.length);
+        return out;
+    }
+
     /** The class probabilities of the last {@link #backward} (train mode), {@code n × classes} row-major. */
     public float[] lastProbabilities() {
         checkOpen();

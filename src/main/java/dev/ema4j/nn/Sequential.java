@@ -46,6 +46,24 @@ public final class Sequential extends Layer {
         return t;
     }
 
+    /** The forward pass through the first {@code count} layers only. */
+    public Tensor forwardPrefix(Tensor x, int count) {
+        if (count < 0 || count > layers.size()) {
+            throw new IllegalArgumentException("count is " + count + "; this sequential has " + layers.size()
+                    + " layers");
+        }
+        Tensor t = x;
+        for (int i = 0; i < count; i++) {
+            t = layers.get(i).forward(t);
+        }
+        return t;
+    }
+
+    /** Number of layers. */
+    public int size() {
+        return layers.size();
+    }
+
     @Override
     public Tensor backward(Tensor dy) {
         Tensor t = dy;

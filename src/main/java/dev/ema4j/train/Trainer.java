@@ -165,22 +165,38 @@ public final class Trainer implements AutoCloseable {
         }
         EvaluationConfig ec = config.evaluation();
         for (int k = 0; k < config.ema().shadowCount(); k++) {
+            int shadow = k;
             if (ec.averagedStats()) {
-                try (SwapScope w = emaParams.swapInto(params, k); SwapScope s = emaStats.swapInto(stats, k)) {
-                    out.addAll(variant("ema", k, "averaged"));
-                }
+                out.addAll(withEmaModel(k, false, () -> variant("ema", shadow, "averaged")));
             }
             if (ec.recomputedStats()) {
-                float[] live = readStatistics();
-                try (SwapScope w = emaParams.swapInto(params, k)) {
-                    recomputeStatistics(ec.recomputeBatches());
-                    out.addAll(variant("ema", k, "recomputed"));
-                } finally {
-                    net.backend().write(live, 0, net.parameters().statistics(), 0, live.length);
-                }
+                out.addAll(withEmaModel(k, true, () -> variant("ema", shadow, "recomputed")));
             }
         }
         return out;
+    }
+
+    /**
+     * Runs {@code action} with EMA model {@code shadow} in the network: its weights, and BatchNorm statistics either
+     * recomputed for them ({@link #recomputeStatistics}, over the configured number of batches) or the EMA of the
+     * statistics; then puts the live weights and statistics back.
+     */
+    public <T> T withEmaModel(int shadow, boolean recomputeStats, java.util.function.Supplier<T> action) {
+        if (emaParams == null) {
+            throw new IllegalStateException("this trainer keeps no EMA");
+        }
+        if (!recomputeStats) {
+            try (SwapScope w = emaParams.swapInto(params, shadow); SwapScope s = emaStats.swapInto(stats, shadow)) {
+                return action.get();
+            }
+        }
+        float[] live = readStatistics();
+        try (SwapScope w = emaParams.swapInto(params, shadow)) {
+            recomputeStatistics(config.evaluation().recomputeBatches());
+            return action.get();
+        } finally {
+            net.backend().write(live, 0, net.parameters().statistics(), 0, live.length);
+        }
     }
 
     /**

@@ -1,0 +1,65 @@
+package dev.ema4j.cli;
+
+import dev.ema4j.backend.Backend;
+import dev.ema4j.backend.Backends;
+import dev.ema4j.data.FashionMnist;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/** Options every command shares: backend, data directory, quiet mode. */
+final class CommonOptions {
+
+    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto (default: ${DEFAULT-VALUE})")
+    String backend;
+
+    @Option(names = "--data", paramLabel = "DIR",
+            description = "Fashion-MNIST directory (default: $EMA4J_DATA, else /usr/share/datasets/fashion-mnist)")
+    Path data;
+
+    @Option(names = {"-q", "--quiet"}, description = "one line per epoch, no progress bar")
+    boolean quiet;
+
+    /** The backend to train on: training runs on the CPU until the CUDA training kernels exist. */
+    Backend openBackend() {
+        String b = backend.toLowerCase(java.util.Locale.ROOT);
+        if (!b.equals("cpu") && !b.equals("cuda") && !b.equals("auto")) {
+            throw new IllegalArgumentException("--backend is \"" + backend + "\"; must be cpu, cuda or auto");
+        }
+        if (b.equals("cuda")) {
+            Backend cuda = Backends.cuda();
+            try {
+                cuda.nn();
+            } catch (UnsupportedOperationException e) {
+                cuda.close();
+                throw new IllegalArgumentException("--backend cuda: " + e.getMessage());
+            }
+            return cuda;
+        }
+        return Backends.cpu();
+    }
+
+    /** The data directory, checked before anything runs. */
+    Path checkedData() throws IOException {
+        Path dir = FashionMnist.directory(data);
+        if (!Files.isRegularFile(dir.resolve("train-images-idx3-ubyte.gz"))) {
+            throw new IOException("Fashion-MNIST not found in " + dir + ": install it with `sudo apt-get install -y "
+                    + "dataset-fashion-mnist` (as root: `apt-get install -y dataset-fashion-mnist`), or pass --data DIR"
+                    + " or set EMA4J_DATA to a directory holding the four IDX files");
+        }
+        return dir;
+    }
+
+    /** Creates {@code out} and checks it can be written, before anything runs. */
+    static Path writableOutput(Path out) throws IOException {
+        try {
+            Files.createDirectories(out);
+            Path probe = Files.createTempFile(out, ".write-check", ".tmp");
+            Files.delete(probe);
+            return out;
+        } catch (IOException | SecurityException e) {
+            throw new IOException("cannot write the output directory " + out + ": " + e, e);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+package dev.ema4j.cli;
+
+import dev.ema4j.study.Scale;
+import dev.ema4j.study.report.StudyReport;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** Merges the cells that exist under OUT/cells into OUT/report.md; lists the missing ones. */
+@Command(name = "report", mixinStandardHelpOptions = true,
+        description = "Write OUT/report.md (plots, CSV, JSON) from the finished cells under OUT/cells; missing cells "
+                + "are listed and make their experiments' verdicts inconclusive.")
+final class ReportCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "EXPERIMENT", defaultValue = "all", description = "an experiment or all")
+    String experiment;
+
+    @Option(names = "--scale", defaultValue = "quick", description = "quick or full (default: ${DEFAULT-VALUE})")
+    String scale;
+
+    @Option(names = "--seeds", defaultValue = "3", description = "seeds of the cosine runs (default: ${DEFAULT-VALUE})")
+    int seeds;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "the study's directory (default: results/<scale>)")
+    Path out;
+
+    @Override
+    public Integer call() throws Exception {
+        Scale s = ReproduceCommand.scale(scale);
+        List<String> experiments = ReproduceCommand.experiments(experiment);
+        Path dir = out != null ? out : Path.of("results", s.name().toLowerCase());
+        if (!Files.isDirectory(dir.resolve("cells"))) {
+            throw new IllegalArgumentException(dir + " holds no cells/ directory: run `ema4j reproduce` first");
+        }
+        CommonOptions.writableOutput(dir);
+        System.out.println("report: " + StudyReport.write(dir, experiments, s, seeds, ReproduceCommand.commandLine()));
+        return 0;
+    }
+}

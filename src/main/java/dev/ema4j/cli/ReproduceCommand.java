@@ -1,0 +1,102 @@
+package dev.ema4j.cli;
+
+import dev.ema4j.backend.Backend;
+import dev.ema4j.study.CellRunner;
+import dev.ema4j.study.RunSpec;
+import dev.ema4j.study.Scale;
+import dev.ema4j.study.StudyPlan;
+import dev.ema4j.study.StudyRunner;
+import dev.ema4j.study.report.StudyReport;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * Runs the cells of one experiment or of all, then writes the report. Each cell is an independent training run
+ * ({@code --list-cells}, {@code --cell KEY}), so a job scheduler can spread a study over machines; {@code report}
+ * merges whatever cells exist.
+ */
+@Command(name = "reproduce", mixinStandardHelpOptions = true,
+        description = {"Reproduce the paper's findings: run the experiment's training runs (cells) that are missing "
+                + "under OUT/cells, then write OUT/report.md with plots, CSV and JSON.",
+                "Experiments: dynamics, bn, noise, consistency, calibration, transfer, lr, or all."})
+final class ReproduceCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "EXPERIMENT", description = "an experiment or all")
+    String experiment;
+
+    @Option(names = "--scale", defaultValue = "quick", description = "quick or full (default: ${DEFAULT-VALUE})")
+    String scale;
+
+    @Option(names = "--seeds", defaultValue = "3", description = "seeds of the cosine runs (default: ${DEFAULT-VALUE})")
+    int seeds;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "output directory (default: results/<scale>)")
+    Path out;
+
+    @Option(names = "--cell", paramLabel = "KEY", description = "run only this cell (no report); see --list-cells")
+    String cell;
+
+    @Option(names = "--list-cells", description = "print the cells' keys and exit")
+    boolean listCells;
+
+    @Mixin
+    CommonOptions common;
+
+    @Override
+    public Integer call() throws Exception {
+        Scale s = scale(scale);
+        List<String> experiments = experiments(experiment);
+        List<RunSpec> runs = StudyPlan.runs(experiments, s, seeds);
+        if (listCells) {
+            runs.forEach(r -> System.out.println(r.key()));
+            return 0;
+        }
+        if (cell != null) {
+            runs = runs.stream().filter(r -> r.key().equals(cell)).toList();
+            if (runs.isEmpty()) {
+                throw new IllegalArgumentException("--cell " + cell + " is not a cell of " + experiment + " at "
+                        + scale + " scale; --list-cells lists them");
+            }
+        }
+        Path dir = CommonOptions.writableOutput(out != null ? out : Path.of("results", s.name().toLowerCase()));
+        Path data = common.checkedData();
+        try (Backend backend = common.openBackend()) {
+            StudyRunner.runMissing(runs, dir.resolve("cells"), new CellRunner(data, backend),
+                    new CellProgress(common.quiet, System.out));
+        }
+        if (cell == null) {
+            Path report = StudyReport.write(dir, experiments, s, seeds, commandLine());
+            System.out.println("report: " + report);
+        }
+        return 0;
+    }
+
+    static Scale scale(String name) {
+        return switch (name) {
+            case "quick" -> Scale.QUICK;
+            case "full" -> Scale.FULL;
+            default -> throw new IllegalArgumentException("--scale is \"" + name + "\"; must be quick or full");
+        };
+    }
+
+    static List<String> experiments(String name) {
+        if (name.equals("all")) {
+            return StudyPlan.EXPERIMENTS;
+        }
+        StudyPlan.groups(name);
+        if (!StudyPlan.EXPERIMENTS.contains(name)) {
+            throw new IllegalArgumentException("unknown experiment \"" + name + "\"; choose one of "
+                    + StudyPlan.EXPERIMENTS + " or all");
+        }
+        return List.of(name);
+    }
+
+    static String commandLine() {
+        return "ema4j " + String.join(" ", ProcessHandle.current().info().arguments().map(List::of).orElse(List.of()));
+    }
+}

@@ -1,0 +1,54 @@
+package dev.ema4j.study;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a run wrote ({@code result.json} in its cell directory, beside {@code predictions.safetensors}).
+ *
+ * @param spec the run
+ * @param environment backend, BLAS, Java, machine and ema4j version
+ * @param seconds wall time
+ * @param epochs per-epoch records
+ * @param selections per model variant, the epochs chosen on the validation set
+ * @param probeAccuracy per variant, the test accuracy of a linear probe on the held-out classes (transfer only)
+ */
+public record CellResult(RunSpec spec, Map<String, String> environment, double seconds, List<EpochRecord> epochs,
+                         Map<String, Selection> selections, Map<String, Double> probeAccuracy) {
+
+    /**
+     * One epoch.
+     *
+     * @param epoch 0-based
+     * @param step optimizer steps so far
+     * @param lr learning rate of the epoch's last step
+     * @param trainLoss mean training loss of the epoch (live model, train mode)
+     * @param trainAccuracy training accuracy of the epoch (live model, train mode, on the possibly noisy labels)
+     * @param evaluations empty when the epoch was not evaluated
+     */
+    public record EpochRecord(int epoch, long step, double lr, double trainLoss, double trainAccuracy,
+                              List<VariantRecord> evaluations) {
+    }
+
+    /**
+     * One model variant on one set at one epoch.
+     *
+     * @param variant {@code sgd}, {@code ema<k>/recomputed} or {@code ema<k>/averaged}
+     * @param set {@code val}, {@code test} or {@code train} (memorization)
+     * @param cleanAccuracy on {@code train}: accuracy on the clean-labelled samples, else null
+     * @param memorized on {@code train}: fraction of noisy samples predicted as their noisy label, else null
+     * @param corrected on {@code train}: fraction of noisy samples predicted as their true label, else null
+     */
+    public record VariantRecord(String variant, String set, double accuracy, double nll, double eceEqualMass,
+                                double eceEqualWidth, Double cleanAccuracy, Double memorized, Double corrected) {
+    }
+
+    /**
+     * The epochs of a variant chosen on the validation set (the paper's two stopping criteria).
+     *
+     * @param bestAccuracyEpoch epoch of the highest validation accuracy
+     * @param bestNllEpoch epoch of the lowest validation NLL
+     */
+    public record Selection(int bestAccuracyEpoch, int bestNllEpoch) {
+    }
+}

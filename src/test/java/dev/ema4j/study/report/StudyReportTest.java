@@ -1,0 +1,185 @@
+package dev.ema4j.study.report;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ema4j.study.RunSpec;
+import dev.ema4j.study.Scale;
+import dev.ema4j.study.StudyPlan;
+import dev.ema4j.study.report.SyntheticStudy.Quality;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Reports of hand-made studies ({@link SyntheticStudy}): contents, verdicts and missing cells. */
+class StudyReportTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String COMMAND = "ema4j reproduce all --scale quick --seeds 2";
+
+    @TempDir
+    Path out;
+
+    @BeforeAll
+    static void headless() {
+        System.setProperty("java.awt.headless", "true");
+    }
+
+    private Path study(List<String> experiments, int seeds, Quality q) throws IOException {
+        SyntheticStudy.write(out, StudyPlan.runs(experiments, Scale.QUICK, seeds), q);
+        return StudyReport.write(out, experiments, Scale.QUICK, seeds, COMMAND);
+    }
+
+    /** "experiment: claim" → outcome, from results.json. */
+    private Map<String, String> outcomes() throws IOException {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (JsonNode e : JSON.readTree(out.resolve("results.json").toFile()).get("experiments")) {
+            for (JsonNode v : e.get("verdicts")) {
+                m.put(e.get("name").asText() + ": " + v.get("claim").get("text").asText(), v.get("outcome").asText());
+            }
+        }
+        return m;
+    }
+
+    @Test
+    void completeStudyHasEveryTablePlotAndVerdict() throws IOException {
+        String md = Files.readString(study(StudyPlan.EXPERIMENTS, 2, Quality.BETTER));
+
+        assertTrue(md.startsWith("# "), md.lines().findFirst().orElse(""));
+        for (String heading : List.of("## Setup", "**Environment and invocation**", "**Runs by group",
+                "## dynamics: ", "**Test accuracy by schedule", "## bn: ",
+                "**Final-epoch test accuracy by BatchNorm treatment", "## noise: ", "**Test accuracy under label noise",
+                "**Memorization at equal clean-train accuracy", "## consistency: ", "**Consistency over 1 seed pair(s)",
+                "## calibration: ", "**Test ECE before and after temperature scaling", "## transfer: ",
+                "**Linear-probe test accuracy", "## lr: ", "**Test accuracy by LR schedule", "## Summary",
+                "Verdict rules:", COMMAND, "test-cpu")) {
+            assertTrue(md.contains(heading), heading);
+        }
+        List<String> plots = List.of("dynamics-cosine.png", "dynamics-constant.png", "dynamics-step.png",
+                "bn-decay.png", "noise-noise20-accuracy.png", "noise-noise20-memorization.png",
+                "noise-noise40-accuracy.png", "noise-noise40-memorization.png", "consistency-churn.png",
+                "consistency-js.png", "calibration-reliability.png");
+        for (String p : plots) {
+            assertTrue(md.contains("](plots/" + p + ")"), p);
+            assertTrue(Files.size(out.resolve("plots").resolve(p)) > 1000, p);
+        }
+        Map<String, String> outcomes = outcomes();
+        assertEquals(12, outcomes.size(), outcomes.toString());
+        outcomes.forEach((claim, outcome) -> assertEquals("reproduced", outcome, claim));
+        assertTrue(md.contains("| EMA generalizes better | 77.63 → 78.55 (C100/ResNet-18) |"));
+        assertTrue(md.contains("| dynamics | EMA generalizes better |"));
+        assertTrue(md.contains("12 reproduced."));
+    }
+
+    @Test
+    void worseEmaIsNotReproduced() throws IOException {
+        String md = Files.readString(study(StudyPlan.EXPERIMENTS, 2, Quality.WORSE));
+
+        Map<String, String> outcomes = outcomes();
+        assertEquals(12, outcomes.size(), outcomes.toString());
+        outcomes.forEach((claim, outcome) -> assertEquals("not reproduced", outcome, claim));
+        assertTrue(md.contains("**not reproduced**"));
+    }
+
+    @Test
+    void metricsCsvHasOneRowPerCellEpochVariantAndSet() throws IOException {
+        study(StudyPlan.EXPERIMENTS, 2, Quality.BETTER);
+
+        long expected = 0;
+        for (RunSpec s : StudyPlan.runs(StudyPlan.EXPERIMENTS, Scale.QUICK, 2)) {
+            long epochs = java.util.stream.IntStream.range(0, s.epochs())
+                    .filter(e -> SyntheticStudy.evaluated(s, e)).count();
+            int sets = s.memorizationSamples() > 0 ? 3 : 2;
+            expected += epochs * SyntheticStudy.variants(s).size() * sets;
+        }
+        List<String> lines = Files.readAllLines(out.resolve("metrics.csv"));
+        assertEquals(MetricsCsv.HEADER, lines.get(0));
+        assertEquals(expected, lines.size() - 1);
+        String[] row = lines.stream()
+                .filter(l -> l.startsWith("noise40-seed1,noise40,1,2,20,0.1,0.5,0.5,ema1/recomputed,0.9,train,"))
+                .findFirst().orElseThrow().split(",", -1);
+        assertEquals(18, row.length);
+        double[] expectedTail = {0.801, 0.199, 0.05, 0.04, 0.8, 0.2, 0.75};
+        for (int i = 0; i < expectedTail.length; i++) {
+            assertEquals(expectedTail[i], Double.parseDouble(row[11 + i]), 1e-12, MetricsCsv.HEADER.split(",")[11 + i]);
+        }
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("cosine-seed2,cosine,2,1,10,0.1,1.0,0.5,sgd,,test,")));
+    }
+
+    @Test
+    void missingCellMakesItsExperimentsInconclusive() throws IOException {
+        List<String> experiments = List.of("dynamics", "transfer");
+        SyntheticStudy.write(out, StudyPlan.runs(experiments, Scale.QUICK, 1), Quality.BETTER);
+        deleteCell("step-seed1");
+
+        String md = Files.readString(StudyReport.write(out, experiments, Scale.QUICK, 1, COMMAND));
+
+        assertTrue(md.startsWith("**INCOMPLETE: 1 of 4 expected cells missing: step-seed1 (not run).**"),
+                md.lines().findFirst().orElse(""));
+        Map<String, String> outcomes = outcomes();
+        outcomes.forEach((claim, outcome) -> assertEquals(claim.startsWith("dynamics") ? "inconclusive"
+                : "reproduced", outcome, claim));
+        assertEquals(5, outcomes.size(), outcomes.toString());
+        assertTrue(md.contains("| **inconclusive (missing cells: step-seed1)** |"));
+        assertTrue(md.contains("| dynamics | EMA generalizes better | — | inconclusive (missing cells: step-seed1) |"));
+        assertTrue(md.contains("| transfer | EMA transfers better |"));
+        JsonNode results = JSON.readTree(out.resolve("results.json").toFile());
+        assertEquals(false, results.get("complete").asBoolean());
+        assertEquals("step-seed1", results.get("experiments").get(0).get("missingCells").get(0).asText());
+    }
+
+    @Test
+    void cellFromAnotherSpecCountsAsMissing() throws IOException {
+        List<String> experiments = List.of("bn", "transfer");
+        SyntheticStudy.write(out, StudyPlan.runs(experiments, Scale.QUICK, 1), Quality.BETTER);
+        RunSpec other = StudyPlan.spec("cosine", Scale.FULL, 1);
+        SyntheticStudy.writeCell(out.resolve("cells"), other, Quality.BETTER);
+
+        String md = Files.readString(StudyReport.write(out, experiments, Scale.QUICK, 1, COMMAND));
+
+        assertTrue(md.startsWith("**INCOMPLETE: 1 of 2 expected cells missing: cosine-seed1 (made from another "
+                + "spec).**"), md.lines().findFirst().orElse(""));
+        Map<String, String> outcomes = outcomes();
+        assertEquals("inconclusive", outcomes.get("bn: recomputing BN statistics improves the EMA"));
+        assertEquals("inconclusive", outcomes.get("bn: long windows suffer without recompute"));
+        assertEquals("reproduced", outcomes.get("transfer: EMA transfers better"));
+    }
+
+    @Test
+    void singleSeedConsistencyIsInconclusive() throws IOException {
+        String md = Files.readString(study(List.of("consistency"), 1, Quality.BETTER));
+
+        assertTrue(md.startsWith("# "));
+        assertEquals(Map.of("consistency: EMA predictions are more consistent", "inconclusive"), outcomes());
+    }
+
+    @Test
+    void demoComparesLastIterateWithBestEma() throws IOException {
+        String md = Files.readString(study(List.of("demo"), 1, Quality.BETTER));
+
+        assertTrue(md.contains("**Last iterate vs best EMA, test set, final epoch**"));
+        assertTrue(md.contains("| clean labels | last iterate (SGD) | 75.10 | 0.2490 | 4.00 |"), md);
+        assertTrue(md.contains("| 40% noisy labels | best EMA (decay 0.992) | 81.10 |"), md);
+        assertTrue(Files.size(out.resolve("plots/demo-accuracy.png")) > 1000);
+        assertEquals(Map.of("demo: EMA generalizes better (clean labels)", "reproduced",
+                "demo: EMA is robust to label noise (40% noisy labels)", "reproduced"), outcomes());
+    }
+
+    private void deleteCell(String key) throws IOException {
+        Path dir = out.resolve("cells").resolve(key);
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                Files.delete(f);
+            }
+        }
+        Files.delete(dir);
+    }
+}
