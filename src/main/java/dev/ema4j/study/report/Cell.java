@@ -123,17 +123,6 @@ record Cell(CellResult result, Path dir) {
         return at(c.epoch(), ema(c.k()), "test").accuracy();
     }
 
-    /** The EMA with the highest validation accuracy at the last evaluated epoch (no early stopping). */
-    int bestAtLastEpoch() {
-        int best = 0;
-        for (int k = 1; k < emas(); k++) {
-            if (last(ema(k), "val").accuracy() > last(ema(best), "val").accuracy()) {
-                best = k;
-            }
-        }
-        return best;
-    }
-
     /**
      * Reads tensor {@code <variant>|<set>|<criterion>} and {@code labels|<set>} of the predictions file.
      *

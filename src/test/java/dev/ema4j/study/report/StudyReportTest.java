@@ -165,9 +165,10 @@ class StudyReportTest {
     void demoComparesLastIterateWithBestEma() throws IOException {
         String md = Files.readString(study(List.of("demo"), 1, Quality.BETTER));
 
-        assertTrue(md.contains("**Last iterate vs best EMA, test set, final epoch**"));
+        assertTrue(md.contains("**Last iterate vs best EMA, test set**"));
         assertTrue(md.contains("| clean labels | last iterate (SGD) | 75.10 | 0.2490 | 4.00 |"), md);
-        assertTrue(md.contains("| 40% noisy labels | best EMA (decay 0.992) | 81.10 |"), md);
+        // the synthetic cells select epoch 0 on validation (SyntheticStudy's selections)
+        assertTrue(md.contains("| 40% noisy labels | best EMA (decay 0.992, epoch 1) | 82.10 | 0.1790 | 4.00 |"), md);
         assertTrue(Files.size(out.resolve("plots/demo-accuracy.png")) > 1000);
         assertEquals(Map.of("demo: EMA generalizes better (clean labels)", "reproduced",
                 "demo: EMA is robust to label noise (40% noisy labels)", "reproduced"), outcomes());
