@@ -9,6 +9,7 @@ import dev.ema4j.backend.ParamSnapshot;
 import dev.ema4j.backend.ParamTable;
 import dev.ema4j.io.F32Tensor;
 import dev.ema4j.io.SafetensorsFile;
+import dev.ema4j.optim.Sgd;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -144,12 +145,44 @@ public final class GpuEma implements AutoCloseable {
         apply(bind(params), decays.clone());
     }
 
-    private void apply(ParamTable table, double[] decays) {
+    /**
+     * One SGD step of {@code params} (the flat buffer this EMA tracks) counted as an optimizer step like
+     * {@link #update(Params)}; when the step is due for an EMA update, the update reads the new parameters in the
+     * same pass ({@link dev.ema4j.nn.NnOps#sgdEmaStep}), bit for bit what {@code sgdStep} then {@code update} give.
+     * With the non-finite guard on ({@link NonFinitePolicy#SKIP}, {@link NonFinitePolicy#THROW}) the parameters
+     * must be checked before the shadows change, so the step and the update run as two passes.
+     *
+     * @param params modified: the F32 buffer of this EMA's parameter set (one tensor)
+     * @param momentum modified
+     */
+    public void sgdStepAndUpdate(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr) {
+        checkUsable();
+        Objects.requireNonNull(params, "params");
+        Params tracked = Params.of(params);
+        bind(tracked);  // checks the layout: one flat buffer of the tracked length
+        long step = steps + 1;
+        boolean due = step % config.every() == 0;
+        if (!due || guard != null) {
+            backend.nn().sgdStep(params, grads, momentum, sgd, lr);
+            update(tracked);
+            return;
+        }
+        double[] decays = config.decays(step, updates);
+        backend.nn().sgdEmaStep(params, grads, momentum, sgd, lr, shadows, weights(decays));
+        steps = step;
+        updates++;
+    }
+
+    private static float[] weights(double[] decays) {
         float[] weights = new float[decays.length];
         for (int k = 0; k < decays.length; k++) {
             weights[k] = (float) (1.0 - decays[k]);
         }
-        backend.emaLerp(table, shadows, weights, guard);
+        return weights;
+    }
+
+    private void apply(ParamTable table, double[] decays) {
+        backend.emaLerp(table, shadows, weights(decays), guard);
         updates++;
         if (config.nonFinite() == NonFinitePolicy.THROW && guard.raised()) {
             throw new NonFiniteParametersException("update " + updates + " (optimizer step " + steps

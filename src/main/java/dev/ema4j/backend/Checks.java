@@ -13,6 +13,11 @@ public final class Checks {
     /** Checks the arguments of {@link Backend#emaLerp}. */
     public static void emaLerp(Backend backend, ParamTable params, List<DeviceBuffer> shadows, float[] weights) {
         Objects.requireNonNull(params, "params");
+        shadows(backend, params.layout().shadowLength(), shadows, weights);
+    }
+
+    /** Checks 1 to {@link Backend#MAX_SHADOWS} distinct F32 shadows of {@code length} floats and their weights. */
+    public static void shadows(Backend backend, long length, List<DeviceBuffer> shadows, float[] weights) {
         Objects.requireNonNull(shadows, "shadows");
         Objects.requireNonNull(weights, "weights");
         if (shadows.isEmpty() || shadows.size() > Backend.MAX_SHADOWS) {
@@ -26,7 +31,7 @@ public final class Checks {
         var seen = new IdentityHashMap<DeviceBuffer, Boolean>();
         for (int k = 0; k < shadows.size(); k++) {
             DeviceBuffer s = shadows.get(k);
-            shadow(backend, params.layout(), s, "shadows[" + k + "]");
+            shadow(backend, length, s, "shadows[" + k + "]");
             if (seen.put(s, Boolean.TRUE) != null) {
                 throw new IllegalArgumentException("shadows[" + k + "] appears twice");
             }
@@ -37,16 +42,56 @@ public final class Checks {
         }
     }
 
-    /** Checks that {@code shadow} is an open F32 buffer of {@code backend} with room for {@code layout}. */
-    public static void shadow(Backend backend, ParamLayout layout, DeviceBuffer shadow, String what) {
+    /**
+     * Checks the arguments of {@link dev.ema4j.nn.NnOps#sgdEmaStep}: three distinct open F32 buffers of one length,
+     * a finite {@code lr >= 0}, and (when {@code shadows} is not empty) shadows of that length that alias none of them.
+     */
+    public static void sgdStep(Backend backend, DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum,
+                               double lr, List<DeviceBuffer> shadows, float[] weights) {
+        Objects.requireNonNull(shadows, "shadows");
+        Objects.requireNonNull(weights, "weights");
+        String[] names = {"params", "grads", "momentum"};
+        DeviceBuffer[] buffers = {params, grads, momentum};
+        var seen = new IdentityHashMap<DeviceBuffer, String>();
+        for (int i = 0; i < buffers.length; i++) {
+            Objects.requireNonNull(buffers[i], names[i]);
+            owned(backend, buffers[i], names[i]);
+            if (buffers[i].dtype() != DType.F32) {
+                throw new IllegalArgumentException(names[i] + " is " + buffers[i].dtype() + "; SGD buffers must be F32");
+            }
+            String other = seen.put(buffers[i], names[i]);
+            if (other != null) {
+                throw new IllegalArgumentException(names[i] + " is the same buffer as " + other);
+            }
+        }
+        if (grads.length() != params.length() || momentum.length() != params.length()) {
+            throw new IllegalArgumentException("SGD buffers differ in length: params " + params.length() + ", grads "
+                    + grads.length() + ", momentum " + momentum.length());
+        }
+        if (!(lr >= 0 && lr < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("lr is " + lr + "; must be finite and >= 0");
+        }
+        if (shadows.isEmpty() && weights.length == 0) {
+            return;
+        }
+        shadows(backend, params.length(), shadows, weights);
+        for (int k = 0; k < shadows.size(); k++) {
+            String other = seen.get(shadows.get(k));
+            if (other != null) {
+                throw new IllegalArgumentException("shadows[" + k + "] is the same buffer as " + other);
+            }
+        }
+    }
+
+    /** Checks that {@code shadow} is an open F32 buffer of {@code backend} of {@code length} floats. */
+    public static void shadow(Backend backend, long length, DeviceBuffer shadow, String what) {
         Objects.requireNonNull(shadow, what);
         owned(backend, shadow, what);
         if (shadow.dtype() != DType.F32) {
             throw new IllegalArgumentException(what + " is " + shadow.dtype() + "; shadows must be F32");
         }
-        if (shadow.length() != layout.shadowLength()) {
-            throw new IllegalArgumentException(what + " has " + shadow.length() + " floats, params need "
-                    + layout.shadowLength());
+        if (shadow.length() != length) {
+            throw new IllegalArgumentException(what + " has " + shadow.length() + " floats, params need " + length);
         }
     }
 

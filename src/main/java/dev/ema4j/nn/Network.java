@@ -129,6 +129,20 @@ public final class Network implements AutoCloseable {
      * @throws NonFiniteLossException when the loss is NaN or infinite; no parameter is updated then
      */
     public double trainStep(float[] x, int[] labels, Sgd sgd, double lr) {
+        double loss = gradients(x, labels, lr);
+        ops.sgdStep(parameters.values(), parameters.grads(), parameters.momentum(), sgd, lr);
+        return loss;
+    }
+
+    /**
+     * The first part of {@link #trainStep}: forward in {@link RunState.Mode#TRAIN}, loss and backward, leaving the
+     * gradients in {@code parameters().grads()} for an optimizer step (e.g.
+     * {@link dev.ema4j.GpuEma#sgdStepAndUpdate}, which fuses it with the EMA update). Returns the mean loss.
+     *
+     * @param lr the learning rate the step will use, for the message of a non-finite loss
+     * @throws NonFiniteLossException when the loss is NaN or infinite
+     */
+    public double gradients(float[] x, int[] labels, double lr) {
         state.setMode(RunState.Mode.TRAIN);
         forward(x, labels.length);
         double loss = backward(labels);
@@ -136,7 +150,6 @@ public final class Network implements AutoCloseable {
             throw new NonFiniteLossException("loss is " + loss + " at learning rate " + lr
                     + "; parameters unchanged; parameter norms: " + parameterNorms());
         }
-        ops.sgdStep(parameters.values(), parameters.grads(), parameters.momentum(), sgd, lr);
         return loss;
     }
 

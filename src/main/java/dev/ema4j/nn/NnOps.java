@@ -2,6 +2,7 @@ package dev.ema4j.nn;
 
 import dev.ema4j.backend.DeviceBuffer;
 import dev.ema4j.optim.Sgd;
+import java.util.List;
 
 /**
  * The operations of training, on a {@link dev.ema4j.backend.Backend}'s fp32 tensors (NCHW). Each formula is written
@@ -100,6 +101,18 @@ public interface NnOps {
      * momentum are updated, gradients only read.
      */
     void sgdStep(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr);
+
+    /**
+     * {@link #sgdStep} fused with an EMA update of the new parameters in the same pass: after the step, every
+     * shadow {@code k} gets {@code e_k ← fma(w_k, p, fma(−w_k, e_k, e_k))} (NOTE: [lerp-fma]), bit for bit what
+     * {@code sgdStep} followed by {@link dev.ema4j.backend.Backend#emaLerp} computes, reading and writing each
+     * array once (20 + 8 bytes per parameter and shadow).
+     *
+     * @param shadows modified; 1 to {@link dev.ema4j.backend.Backend#MAX_SHADOWS} F32 buffers as long as params
+     * @param weights {@code w_k = 1 − decay_k}, in [0, 1]
+     */
+    void sgdEmaStep(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr,
+                    List<DeviceBuffer> shadows, float[] weights);
 
     /** {@code dst ← src}. */
     void copy(Tensor src, Tensor dst);

@@ -11,6 +11,7 @@ import dev.ema4j.metrics.Classification;
 import dev.ema4j.metrics.Evaluation;
 import dev.ema4j.nn.Network;
 import dev.ema4j.nn.NonFiniteLossException;
+import dev.ema4j.nn.ParameterStore;
 import dev.ema4j.nn.RunState;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -126,7 +127,7 @@ public final class Trainer implements AutoCloseable {
         lastLr = config.lr().at(p.step());
         double loss;
         try {
-            loss = net.trainStep(b.x(), b.y(), config.sgd(), lastLr);
+            loss = emaParams == null ? net.trainStep(b.x(), b.y(), config.sgd(), lastLr) : trainStepWithEma(b);
         } catch (NonFiniteLossException e) {
             throw new NonFiniteLossException("epoch " + p.epoch() + ", batch " + p.batch() + ", step " + p.step()
                     + ": " + e.getMessage());
@@ -136,12 +137,17 @@ public final class Trainer implements AutoCloseable {
         for (int i = 0; i < predictions.length; i++) {
             correct += predictions[i] == b.y()[i] ? 1 : 0;
         }
-        if (emaParams != null) {
-            emaParams.update(params);
-            emaStats.update(stats);
-        }
         position = new Checkpoint.Position(p.epoch(), p.batch() + 1, p.step() + 1, p.epochLoss() + loss * b.size(),
                 p.epochCorrect() + correct, p.epochSeen() + b.size());
+    }
+
+    /** Backward, then the SGD step fused with the EMA update of the weights; then the EMA of the statistics. */
+    private double trainStepWithEma(Batch b) {
+        double loss = net.gradients(b.x(), b.y(), lastLr);
+        ParameterStore store = net.parameters();
+        emaParams.sgdStepAndUpdate(store.values(), store.grads(), store.momentum(), config.sgd(), lastLr);
+        emaStats.update(stats);
+        return loss;
     }
 
     private EpochReport endEpoch() {

@@ -71,11 +71,14 @@ class SgdTest {
         try (Backend backend = new CpuBackend(1)) {
             DeviceBuffer a = backend.allocate(DType.F32, 4);
             DeviceBuffer b = backend.allocate(DType.F32, 5);
+            DeviceBuffer c = backend.allocate(DType.F32, 4);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> backend.nn().sgdStep(a, b, a, Sgd.nesterov(0), 0.1));
+                    () -> backend.nn().sgdStep(a, b, c, Sgd.nesterov(0), 0.1));
             assertEquals("SGD buffers differ in length: params 4, grads 5, momentum 4", e.getMessage());
-            assertThrows(IllegalArgumentException.class, () -> backend.nn().sgdStep(a, a, a, Sgd.nesterov(0),
+            DeviceBuffer d = backend.allocate(DType.F32, 4);
+            e = assertThrows(IllegalArgumentException.class, () -> backend.nn().sgdStep(a, c, d, Sgd.nesterov(0),
                     Double.NaN));
+            assertEquals("lr is NaN; must be finite and >= 0", e.getMessage());
         }
     }
 }

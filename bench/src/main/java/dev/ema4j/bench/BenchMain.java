@@ -81,7 +81,7 @@ public final class BenchMain {
         Map<String, Double> ms = scores(results);
         StringBuilder sb = new StringBuilder("| benchmark (64 Mi fp32 params) | ms/update | GB/s |\n|---|---:|---:|\n");
         for (String m : List.of("ema", "emaGuarded", "fusedK3", "threeSingles", "addBaseline", "lerpLoop",
-                "naiveSingleThread")) {
+                "naiveSingleThread", "sgdThenEma", "sgdEmaFused")) {
             if (ms.containsKey(m)) {
                 double bytes = (double) CpuEmaBenchmark.BYTES_PER_PARAM.get(m) * CpuEmaBenchmark.N;
                 sb.append(String.format("| %s | %.2f | %.2f |%n", m, ms.get(m), gbPerSecond(bytes, ms.get(m))));
@@ -91,6 +91,7 @@ public final class BenchMain {
         ratio(sb, ms, "fusedK3", "threeSingles", "fused K=3 speed-up over three single updates (target >= 1.3)");
         ratio(sb, ms, "ema", "naiveSingleThread", "EMA speed-up over the naive single-threaded loop");
         ratio(sb, ms, "emaGuarded", "ema", "guarded update speed / unguarded (cost of the non-finite check)");
+        ratio(sb, ms, "sgdEmaFused", "sgdThenEma", "SGD step fused with the EMA update, speed-up over the two passes");
         return sb.toString();
     }
 

@@ -182,7 +182,7 @@ public final class CpuBackend implements Backend {
     public void toShadow(ParamTable params, DeviceBuffer shadow) {
         checkOpen();
         CpuParamTable table = own(params);
-        Checks.shadow(this, table.layout(), shadow, "shadow");
+        Checks.shadow(this, table.layout().shadowLength(), shadow, "shadow");
         HostView[] views = table.views();
         float[] e = ((CpuBuffer) shadow).floats();
         threads.forEach(table.items().size(), i -> {
@@ -198,7 +198,7 @@ public final class CpuBackend implements Backend {
     public void fromShadow(DeviceBuffer shadow, ParamTable params) {
         checkOpen();
         CpuParamTable table = own(params);
-        Checks.shadow(this, table.layout(), shadow, "shadow");
+        Checks.shadow(this, table.layout().shadowLength(), shadow, "shadow");
         Checks.writable(table.params());
         HostView[] views = table.views();
         float[] e = ((CpuBuffer) shadow).floats();

@@ -7,6 +7,7 @@ import dev.ema4j.nn.Shape;
 import dev.ema4j.nn.Tensor;
 import dev.ema4j.optim.Sgd;
 import java.nio.FloatBuffer;
+import java.util.List;
 import java.util.Objects;
 import org.bytedeco.openblas.global.openblas_full;
 
@@ -571,21 +572,18 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void sgdStep(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr) {
+        sgdEmaStep(params, grads, momentum, sgd, lr, List.of(), new float[0]);
+    }
+
+    @Override
+    public void sgdEmaStep(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr,
+                           List<DeviceBuffer> shadows, float[] weights) {
         Objects.requireNonNull(sgd, "sgd");
-        for (DeviceBuffer b : new DeviceBuffer[] {params, grads, momentum}) {
-            Objects.requireNonNull(b, "buffer");
-            Checks.owned(backend, b, "SGD buffer");
-        }
-        if (grads.length() != params.length() || momentum.length() != params.length()) {
-            throw new IllegalArgumentException("SGD buffers differ in length: params " + params.length() + ", grads "
-                    + grads.length() + ", momentum " + momentum.length());
-        }
-        if (!(lr >= 0 && lr < Double.POSITIVE_INFINITY)) {
-            throw new IllegalArgumentException("lr is " + lr + "; must be finite and >= 0");
-        }
+        Checks.sgdStep(backend, params, grads, momentum, lr, shadows, weights);
         float[] p = ((CpuBuffer) params).floats();
         float[] g = ((CpuBuffer) grads).floats();
         float[] m = ((CpuBuffer) momentum).floats();
+        float[][] e = shadows.stream().map(b -> ((CpuBuffer) b).floats()).toArray(float[][]::new);
         float wd = (float) sgd.weightDecay();
         float mu = (float) sgd.momentum();
         float rate = (float) lr;
@@ -596,6 +594,10 @@ final class CpuNnOps implements NnOps {
                 float mi = Math.fma(mu, m[i], gi);
                 m[i] = mi;
                 p[i] -= rate * (nesterov ? Math.fma(mu, mi, gi) : mi);
+            }
+            // the chunk's new parameters are still in cache: the shadows read them now (NOTE: [same-index])
+            for (int k = 0; k < e.length; k += 4) {
+                Lerp.lerp(p, e, weights, k, Math.min(4, e.length - k), from, to);
             }
         });
     }

@@ -384,7 +384,7 @@ public final class CudaBackend implements Backend {
     public void toShadow(ParamTable params, DeviceBuffer shadow) {
         makeCurrent();
         CudaParamTable table = own(params);
-        Checks.shadow(this, table.layout(), shadow, "shadow");
+        Checks.shadow(this, table.layout().shadowLength(), shadow, "shadow");
         table.refreshAddresses();
         table.uploadHost();
         if (table.chunks() > 0) {
@@ -397,7 +397,7 @@ public final class CudaBackend implements Backend {
     public void fromShadow(DeviceBuffer shadow, ParamTable params) {
         makeCurrent();
         CudaParamTable table = own(params);
-        Checks.shadow(this, table.layout(), shadow, "shadow");
+        Checks.shadow(this, table.layout().shadowLength(), shadow, "shadow");
         Checks.writable(table.params());
         table.refreshAddresses();
         if (table.chunks() > 0) {

@@ -4,6 +4,9 @@ import dev.ema4j.EmaConfig;
 import dev.ema4j.GpuEma;
 import dev.ema4j.NonFinitePolicy;
 import dev.ema4j.Params;
+import dev.ema4j.backend.DType;
+import dev.ema4j.backend.DeviceBuffer;
+import dev.ema4j.optim.Sgd;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -24,7 +27,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * EMA over 64 Mi fp32 parameters on the CPU backend against baselines measured in the same run: an in-place add
  * {@code e[i] += p[i]} with the same memory traffic (12 bytes per parameter) on the same threads and work split,
- * three single-shadow updates against one fused three-shadow update, and a naive single-threaded loop.
+ * three single-shadow updates against one fused three-shadow update, a naive single-threaded loop, and an SGD step
+ * followed by an EMA update against the two fused in one pass ({@link GpuEma#sgdStepAndUpdate}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -38,7 +42,11 @@ public class CpuEmaBenchmark {
     public static final int N = 1 << 26;
     /** Bytes each benchmark moves per parameter: read p, read and write each shadow (the guard's read not counted). */
     public static final Map<String, Integer> BYTES_PER_PARAM = Map.of("ema", 12, "emaGuarded", 12, "fusedK3", 28,
-            "threeSingles", 36, "addBaseline", 12, "lerpLoop", 12, "naiveSingleThread", 12);
+            "threeSingles", 36, "addBaseline", 12, "lerpLoop", 12, "naiveSingleThread", 12,
+            "sgdThenEma", 32, "sgdEmaFused", 28);
+
+    private static final Sgd SGD = new Sgd(0.9, 5e-4, true);
+    private static final double LR = 1e-5;
 
     private CpuBackend backend;
     private float[] p;
@@ -48,6 +56,10 @@ public class CpuEmaBenchmark {
     private GpuEma guarded;
     private GpuEma fused;
     private List<GpuEma> singles;
+    private DeviceBuffer sgdParams;
+    private DeviceBuffer grads;
+    private DeviceBuffer momentum;
+    private GpuEma sgdEma;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -66,6 +78,12 @@ public class CpuEmaBenchmark {
                 .withNonFinite(NonFinitePolicy.IGNORE));
         singles = List.of(GpuEma.create(backend, params, unguarded), GpuEma.create(backend, params, unguarded),
                 GpuEma.create(backend, params, unguarded));
+        sgdParams = backend.allocate(DType.F32, N);
+        grads = backend.allocate(DType.F32, N);
+        momentum = backend.allocate(DType.F32, N);
+        backend.write(p, 0, sgdParams, 0, N);
+        backend.write(e, 0, grads, 0, N);
+        sgdEma = GpuEma.create(backend, Params.of(sgdParams), unguarded);
     }
 
     @TearDown(Level.Trial)
@@ -93,6 +111,19 @@ public class CpuEmaBenchmark {
         singles.get(0).update(params, 0.99);
         singles.get(1).update(params, 0.999);
         singles.get(2).update(params, 0.9999);
+    }
+
+    /** An SGD step, then an EMA update of the new parameters: two passes over memory. */
+    @Benchmark
+    public void sgdThenEma() {
+        backend.nn().sgdStep(sgdParams, grads, momentum, SGD, LR);
+        sgdEma.update(Params.of(sgdParams));
+    }
+
+    /** The same step and update in one pass. */
+    @Benchmark
+    public void sgdEmaFused() {
+        sgdEma.sgdStepAndUpdate(sgdParams, grads, momentum, SGD, LR);
     }
 
     /** {@code e[i] += p[i]}: the same traffic as one EMA update, on the same threads and work items. */
