@@ -21,23 +21,14 @@ final class CommonOptions {
     @Option(names = {"-q", "--quiet"}, description = "one line per epoch, no progress bar")
     boolean quiet;
 
-    /** The backend to train on: training runs on the CPU until the CUDA training kernels exist. */
+    /** The backend to train on: {@code auto} is CUDA when it is available, else the CPU. */
     Backend openBackend() {
-        String b = backend.toLowerCase(java.util.Locale.ROOT);
-        if (!b.equals("cpu") && !b.equals("cuda") && !b.equals("auto")) {
-            throw new IllegalArgumentException("--backend is \"" + backend + "\"; must be cpu, cuda or auto");
-        }
-        if (b.equals("cuda")) {
-            Backend cuda = Backends.cuda();
-            try {
-                cuda.nn();
-            } catch (UnsupportedOperationException e) {
-                cuda.close();
-                throw new IllegalArgumentException("--backend cuda: " + e.getMessage());
-            }
-            return cuda;
-        }
-        return Backends.cpu();
+        return switch (backend.toLowerCase(java.util.Locale.ROOT)) {
+            case "cpu" -> Backends.cpu();
+            case "cuda" -> Backends.cuda();
+            case "auto" -> Backends.best();
+            default -> throw new IllegalArgumentException("--backend is \"" + backend + "\"; must be cpu, cuda or auto");
+        };
     }
 
     /** The data directory, checked before anything runs. */

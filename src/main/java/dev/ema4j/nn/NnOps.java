@@ -100,7 +100,9 @@ public interface NnOps {
      * One {@link Sgd} step over flat buffers of equal length, in one pass (20 bytes per parameter): parameters and
      * momentum are updated, gradients only read.
      */
-    void sgdStep(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr);
+    default void sgdStep(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr) {
+        sgdEmaStep(params, grads, momentum, sgd, lr, List.of(), new float[0]);
+    }
 
     /**
      * {@link #sgdStep} fused with an EMA update of the new parameters in the same pass: after the step, every
@@ -108,7 +110,8 @@ public interface NnOps {
      * {@code sgdStep} followed by {@link dev.ema4j.backend.Backend#emaLerp} computes, reading and writing each
      * array once (20 + 8 bytes per parameter and shadow).
      *
-     * @param shadows modified; 1 to {@link dev.ema4j.backend.Backend#MAX_SHADOWS} F32 buffers as long as params
+     * @param shadows modified; 0 (a plain {@link #sgdStep}) to {@link dev.ema4j.backend.Backend#MAX_SHADOWS} F32
+     *     buffers as long as params
      * @param weights {@code w_k = 1 − decay_k}, in [0, 1]
      */
     void sgdEmaStep(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr,

@@ -2,6 +2,7 @@ package dev.ema4j.study;
 
 import dev.ema4j.backend.Backend;
 import dev.ema4j.backend.cpu.CpuBackend;
+import dev.ema4j.backend.cuda.CudaBackend;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -10,7 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Properties;
 
-/** What a result was measured with: ema4j's version, the backend, the BLAS, Java, the OS and the CPU. */
+/** What a result was measured with: ema4j's version, the backend, the BLAS (or GEMM), Java, the OS and the CPU. */
 public final class Environment {
 
     private Environment() {
@@ -34,7 +35,8 @@ public final class Environment {
         Map<String, String> env = new LinkedHashMap<>();
         env.put("ema4j", version());
         env.put("backend", backend.name());
-        env.put("blas", backend instanceof CpuBackend ? CpuBackend.blas() : "none");
+        env.put("blas", backend instanceof CpuBackend ? CpuBackend.blas()
+                : backend instanceof CudaBackend cuda ? cuda.gemm() : "none");
         env.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
         env.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
                 + System.getProperty("os.arch"));

@@ -5,6 +5,7 @@ import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
+import dev.ema4j.nn.ConvGeometry;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -17,17 +18,6 @@ import java.nio.FloatBuffer;
  * elementwise loops (it does not vectorize loops over direct buffers on Java 17).
  */
 final class CpuConv {
-
-    /** Geometry of one convolution. */
-    record Geometry(int n, int c, int h, int w, int k, int r, int s, int p, int q, int stride, int pad) {
-        int rows() {
-            return c * r * s;
-        }
-
-        int cols() {
-            return p * q;
-        }
-    }
 
     /** Per-thread scratch, grown on demand and reused across calls. */
     static final class Scratch {
@@ -90,7 +80,7 @@ final class CpuConv {
     }
 
     /** {@code y_n = W × im2col(x_n)} (+ bias) for image {@code n}. */
-    static void forward(Geometry g, float[] x, int xOff, FloatBuffer w, float[] bias, int biasOff, float[] y, int yOff,
+    static void forward(ConvGeometry g, float[] x, int xOff, FloatBuffer w, float[] bias, int biasOff, float[] y, int yOff,
                         int image, Scratch s) {
         FloatBuffer col = s.col(g.rows() * g.cols());
         FloatBuffer out = s.out(g.k() * g.cols());
@@ -115,7 +105,7 @@ final class CpuConv {
      * for stride 1 as a forward convolution of {@code dy_n} by the flipped weights ({@link #flipped}) with padding
      * {@code R − 1 − pad}, an SGEMM with inner dimension K·R·S; otherwise {@code col2im(Wᵀ × dy_n)}.
      */
-    static void backward(Geometry g, float[] x, int xOff, FloatBuffer w, FloatBuffer wFlipped, float[] dy, int dyOff,
+    static void backward(ConvGeometry g, float[] x, int xOff, FloatBuffer w, FloatBuffer wFlipped, float[] dy, int dyOff,
                          float[] dx, int dxOff, int image, Scratch s) {
         FloatBuffer col = s.col(g.rows() * g.cols());
         FloatBuffer out = s.out(g.k() * g.cols());
@@ -139,17 +129,18 @@ final class CpuConv {
     }
 
     /** Whether {@link #backward} computes the input gradient as a convolution by {@link #flipped} weights. */
-    static boolean transposable(Geometry g) {
-        return g.stride() == 1 && g.pad() <= g.r() - 1 && g.pad() <= g.s() - 1;
+    static boolean transposable(ConvGeometry g) {
+        // one padding for both axes: the transposed convolution pads by r − 1 − pad, so the kernel must be square
+        return g.stride() == 1 && g.r() == g.s() && g.pad() <= g.r() - 1;
     }
 
     /** The convolution whose output is the input gradient of a stride-1 convolution: dy (K channels) → dx (C). */
-    private static Geometry transposed(Geometry g) {
-        return new Geometry(g.n(), g.k(), g.p(), g.q(), g.c(), g.r(), g.s(), g.h(), g.w(), 1, g.r() - 1 - g.pad());
+    private static ConvGeometry transposed(ConvGeometry g) {
+        return new ConvGeometry(g.n(), g.k(), g.p(), g.q(), g.c(), g.r(), g.s(), g.h(), g.w(), 1, g.r() - 1 - g.pad());
     }
 
     /** {@code w'[c,k,r,s] = w[k,c,R−1−r,S−1−s]}, in a direct buffer. */
-    static FloatBuffer flipped(Geometry g, float[] w, int offset) {
+    static FloatBuffer flipped(ConvGeometry g, float[] w, int offset) {
         FloatBuffer d = direct(g.k() * g.rows());
         float[] f = new float[g.k() * g.rows()];
         for (int k = 0; k < g.k(); k++) {
@@ -167,7 +158,7 @@ final class CpuConv {
     }
 
     /** Zeroes the first {@code K·C·R·S} floats of the thread's filter-gradient accumulator. */
-    static void clearFilterGradient(Geometry g, Scratch s) {
+    static void clearFilterGradient(ConvGeometry g, Scratch s) {
         FloatBuffer dw = s.dw(g.k() * g.rows());
         for (int i = 0; i < g.k() * g.rows(); i += ZEROS.length) {
             dw.put(i, ZEROS, 0, Math.min(ZEROS.length, g.k() * g.rows() - i));
@@ -175,7 +166,7 @@ final class CpuConv {
     }
 
     /** Adds the thread's filter-gradient accumulator into {@code dw[off ..]}. */
-    static void addFilterGradient(Geometry g, Scratch s, float[] dw, int off) {
+    static void addFilterGradient(ConvGeometry g, Scratch s, float[] dw, int off) {
         int n = g.k() * g.rows();
         float[] tmp = s.row(n);
         s.dw(n).get(0, tmp, 0, n);
@@ -189,7 +180,7 @@ final class CpuConv {
      * a {@code float[]} and copied to the direct buffer in one call (thousands of short copies into a direct
      * buffer cost three times the GEMM).
      */
-    private static void im2col(Geometry g, float[] x, int xBase, FloatBuffer col, Scratch scratch) {
+    private static void im2col(ConvGeometry g, float[] x, int xBase, FloatBuffer col, Scratch scratch) {
         int cols = g.cols();
         float[] c2 = scratch.unfold(g.rows() * cols);
         if (g.stride() == 1 && g.p() == g.h() && g.q() == g.w()) {
@@ -233,7 +224,7 @@ final class CpuConv {
      * im2col of a stride-1 convolution whose output is as large as its input: each row is the input plane shifted
      * by {@code (r − pad, s − pad)}, so it is one copy, then the rows and the column that fell outside are zeroed.
      */
-    private static void im2colSame(Geometry g, float[] x, int xBase, float[] col) {
+    private static void im2colSame(ConvGeometry g, float[] x, int xBase, float[] col) {
         int h = g.h();
         int w = g.w();
         int plane = h * w;
@@ -268,7 +259,7 @@ final class CpuConv {
     }
 
     /** {@code dx[c, p·stride + r − pad, q·stride + s − pad] += dcol[(c,r,s)][(p,q)]} over the image. */
-    private static void col2im(Geometry g, FloatBuffer dcol, float[] dx, int dxBase, Scratch s) {
+    private static void col2im(ConvGeometry g, FloatBuffer dcol, float[] dx, int dxBase, Scratch s) {
         int plane = g.h() * g.w();
         java.util.Arrays.fill(dx, dxBase, dxBase + g.c() * plane, 0f);
         int cols = g.cols();

@@ -2,6 +2,8 @@ package dev.ema4j.backend.cpu;
 
 import dev.ema4j.backend.Checks;
 import dev.ema4j.backend.DeviceBuffer;
+import dev.ema4j.backend.NnChecks;
+import dev.ema4j.nn.ConvGeometry;
 import dev.ema4j.nn.NnOps;
 import dev.ema4j.nn.Shape;
 import dev.ema4j.nn.Tensor;
@@ -39,8 +41,8 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void conv2dForward(Tensor x, Tensor w, Tensor bias, Tensor y, int stride, int pad) {
-        CpuConv.Geometry g = geometry(x, w, y, stride, pad);
-        checkBias(bias, g.k());
+        ConvGeometry g = NnChecks.conv2dForward(x, w, bias, y, stride, pad);
+        own(x, w, bias, y);
         float[] xa = data(x);
         float[] ya = data(y);
         FloatBuffer wd = CpuConv.weights(data(w), off(w), w.size());
@@ -55,12 +57,8 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void conv2dBackward(Tensor x, Tensor w, Tensor dy, Tensor dx, Tensor dw, Tensor dbias, int stride, int pad) {
-        CpuConv.Geometry g = geometry(x, w, dy, stride, pad);
-        same("dw", dw, "w", w);
-        if (dx != null) {
-            same("dx", dx, "x", x);
-        }
-        checkBias(dbias, g.k());
+        ConvGeometry g = NnChecks.conv2dBackward(x, w, dy, dx, dw, dbias, stride, pad);
+        own(x, w, dy, dx, dw, dbias);
         float[] xa = data(x);
         float[] dya = data(dy);
         float[] dxa = dx == null ? null : data(dx);
@@ -92,50 +90,16 @@ final class CpuNnOps implements NnOps {
         }
     }
 
-    private static CpuConv.Geometry geometry(Tensor x, Tensor w, Tensor y, int stride, int pad) {
-        Shape xs = x.shape();
-        Shape ws = w.shape();
-        Shape ys = y.shape();
-        if (stride < 1 || pad < 0) {
-            throw new IllegalArgumentException("stride is " + stride + ", pad " + pad + "; need stride >= 1, pad >= 0");
-        }
-        if (ws.c() != xs.c()) {
-            throw new IllegalArgumentException("conv weights " + ws + " expect " + ws.c() + " input channels, input is "
-                    + xs);
-        }
-        int p = (xs.h() + 2 * pad - ws.h()) / stride + 1;
-        int q = (xs.w() + 2 * pad - ws.w()) / stride + 1;
-        Shape expected = new Shape(xs.n(), ws.n(), p, q);
-        if (!ys.equals(expected)) {
-            throw new IllegalArgumentException("conv of input " + xs + " by weights " + ws + " (stride " + stride
-                    + ", pad " + pad + ") gives " + expected + ", output is " + ys);
-        }
-        return new CpuConv.Geometry(xs.n(), xs.c(), xs.h(), xs.w(), ws.n(), ws.h(), ws.w(), p, q, stride, pad);
-    }
-
-    private static void checkBias(Tensor bias, int k) {
-        if (bias != null && bias.size() != k) {
-            throw new IllegalArgumentException("bias " + bias.shape() + " must hold " + k + " values");
-        }
-    }
-
     // --- batch norm ----------------------------------------------------------------------------------------------
 
     @Override
     public void batchNormForwardTrain(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor saveMean,
                                       Tensor saveInvStd, Tensor runningMean, Tensor runningVar, double momentum,
                                       double eps, boolean relu) {
+        NnChecks.batchNormTrain(x, gamma, beta, y, saveMean, saveInvStd, runningMean, runningVar, momentum, eps);
+        own(x, gamma, beta, y, saveMean, saveInvStd, runningMean, runningVar);
         Shape s = x.shape();
-        same("y", y, "x", x);
-        perChannel(s.c(), gamma, beta, saveMean, saveInvStd, runningMean, runningVar);
-        if (!(momentum >= 0 && momentum <= 1)) {
-            throw new IllegalArgumentException("momentum is " + momentum + "; must be in [0, 1]");
-        }
         int m = s.n() * s.h() * s.w();
-        if (m < 2) {
-            throw new IllegalArgumentException("batch norm in training needs more than one value per channel, got "
-                    + s);
-        }
         float[] xa = data(x);
         float[] ya = data(y);
         int plane = s.h() * s.w();
@@ -170,9 +134,9 @@ final class CpuNnOps implements NnOps {
     @Override
     public void batchNormForwardEval(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
                                      Tensor y, double eps, boolean relu) {
+        NnChecks.batchNormEval(x, gamma, beta, runningMean, runningVar, y, eps);
+        own(x, gamma, beta, runningMean, runningVar, y);
         Shape s = x.shape();
-        same("y", y, "x", x);
-        perChannel(s.c(), gamma, beta, runningMean, runningVar);
         float[] xa = data(x);
         float[] ya = data(y);
         int plane = s.h() * s.w();
@@ -189,22 +153,16 @@ final class CpuNnOps implements NnOps {
     @Override
     public void batchNormBackward(Tensor x, Tensor gamma, Tensor saveMean, Tensor saveInvStd, Tensor relu, Tensor dy,
                                   Tensor dx, Tensor dgamma, Tensor dbeta) {
+        NnChecks.batchNormBackward(x, gamma, saveMean, saveInvStd, relu, dy, dx, dgamma, dbeta);
+        own(x, gamma, saveMean, saveInvStd, relu, dy, dx, dgamma, dbeta);
         Shape s = x.shape();
-        same("dy", dy, "x", x);
-        same("dx", dx, "x", x);
-        if (relu != null) {
-            same("relu", relu, "x", x);
-            if (!sameOffsets(x, dy, dx, relu)) {
-                throw new IllegalArgumentException("fused BatchNorm-ReLU backward needs x, y, dy and dx at one offset");
-            }
-        }
-        perChannel(s.c(), gamma, saveMean, saveInvStd, dgamma, dbeta);
         float[] xa = data(x);
         float[] dya = data(dy);
         float[] dxa = data(dx);
         float[] ya = relu == null ? null : data(relu);
         int plane = s.h() * s.w();
         int m = s.n() * plane;
+        boolean aligned = relu == null ? NnChecks.sameOffsets(x, dy, dx) : NnChecks.sameOffsets(x, dy, dx, relu);
         threads.forEach(s.c(), c -> {
             float mean = get(saveMean, c);
             float invStd = get(saveInvStd, c);
@@ -213,7 +171,8 @@ final class CpuNnOps implements NnOps {
             for (int n = 0; n < s.n(); n++) {
                 int at = (n * s.c() + c) * plane;
                 double[] sums = ya == null ? sumAndDotCentered(dya, off(dy) + at, xa, off(x) + at, plane, mean)
-                        : maskedSumAndDotCentered(dya, ya, xa, off(x) + at, plane, mean);
+                        : aligned ? maskedSumAndDotCentered(dya, ya, xa, off(x) + at, plane, mean)
+                        : maskedSumAndDotCentered(dya, off(dy) + at, ya, off(relu) + at, xa, off(x) + at, plane, mean);
                 sumDy += sums[0];
                 sumDyX += sums[1];
             }
@@ -227,11 +186,16 @@ final class CpuNnOps implements NnOps {
             float c0 = -a * dBeta / m - b * mean;
             for (int n = 0; n < s.n(); n++) {
                 int at = (n * s.c() + c) * plane;
-                if (ya != null) {
+                if (ya != null && aligned) {
                     for (int i = off(x) + at; i < off(x) + at + plane; i++) {  // NOTE: [same-index]
                         dxa[i] = Math.fma(a, dya[i] * reluMask(ya[i]), Math.fma(b, xa[i], c0));
                     }
-                } else if (sameOffsets(x, dy, dx)) {
+                } else if (ya != null) {
+                    for (int i = 0; i < plane; i++) {
+                        float g = dya[off(dy) + at + i] * reluMask(ya[off(relu) + at + i]);
+                        dxa[off(dx) + at + i] = Math.fma(a, g, Math.fma(b, xa[off(x) + at + i], c0));
+                    }
+                } else if (aligned) {
                     for (int i = off(x) + at; i < off(x) + at + plane; i++) {  // NOTE: [same-index]
                         dxa[i] = Math.fma(a, dya[i], Math.fma(b, xa[i], c0));
                     }
@@ -248,10 +212,10 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void reluForward(Tensor x, Tensor y) {
-        same("y", y, "x", x);
+        NnChecks.sameShape("y", y, "x", x);
         float[] xa = data(x);
         float[] ya = data(y);
-        boolean aligned = sameOffsets(x, y);
+        boolean aligned = NnChecks.sameOffsets(x, y);
         elementwise(x.size(), (from, to) -> {
             if (aligned) {
                 for (int i = off(x) + from; i < off(x) + to; i++) {  // NOTE: [same-index]
@@ -270,12 +234,11 @@ final class CpuNnOps implements NnOps {
      */
     @Override
     public void reluBackward(Tensor y, Tensor dy, Tensor dx) {
-        same("dy", dy, "y", y);
-        same("dx", dx, "y", y);
+        NnChecks.reluBackward(y, dy, dx);
         float[] ya = data(y);
         float[] dya = data(dy);
         float[] dxa = data(dx);
-        boolean aligned = sameOffsets(y, dy, dx);
+        boolean aligned = NnChecks.sameOffsets(y, dy, dx);
         elementwise(y.size(), (from, to) -> {
             if (aligned) {
                 for (int i = off(y) + from; i < off(y) + to; i++) {  // NOTE: [same-index]
@@ -291,12 +254,11 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
-        same("b", b, "a", a);
-        same("y", y, "a", a);
+        NnChecks.add(a, b, y);
         float[] aa = data(a);
         float[] ba = data(b);
         float[] ya = data(y);
-        boolean aligned = sameOffsets(a, b, y);
+        boolean aligned = NnChecks.sameOffsets(a, b, y);
         elementwise(a.size(), (from, to) -> {
             if (aligned) {
                 for (int i = off(a) + from; i < off(a) + to; i++) {  // NOTE: [same-index]
@@ -312,10 +274,10 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void addTo(Tensor x, Tensor y) {
-        same("y", y, "x", x);
+        NnChecks.sameShape("y", y, "x", x);
         float[] xa = data(x);
         float[] ya = data(y);
-        boolean aligned = sameOffsets(x, y);
+        boolean aligned = NnChecks.sameOffsets(x, y);
         elementwise(x.size(), (from, to) -> {
             if (aligned) {
                 for (int i = off(x) + from; i < off(x) + to; i++) {  // NOTE: [same-index]
@@ -331,7 +293,7 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void copy(Tensor src, Tensor dst) {
-        same("dst", dst, "src", src);
+        NnChecks.sameShape("dst", dst, "src", src);
         System.arraycopy(data(src), off(src), data(dst), off(dst), src.size());
     }
 
@@ -344,9 +306,9 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void maxPoolForward(Tensor x, Tensor y, Tensor argmax, int k) {
+        NnChecks.maxPool(x, y, argmax, k);
+        own(x, y, argmax);
         Shape s = x.shape();
-        checkPool(s, y.shape(), k);
-        same("argmax", argmax, "y", y);
         float[] xa = data(x);
         float[] ya = data(y);
         float[] ia = data(argmax);
@@ -392,9 +354,9 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void maxPoolBackward(Tensor argmax, Tensor dy, Tensor dx, int k) {
+        NnChecks.maxPoolBackward(argmax, dy, dx, k);
+        own(argmax, dy, dx);
         Shape s = dx.shape();
-        checkPool(s, dy.shape(), k);
-        same("argmax", argmax, "dy", dy);
         float[] ia = data(argmax);
         float[] dya = data(dy);
         float[] dxa = data(dx);
@@ -410,21 +372,10 @@ final class CpuNnOps implements NnOps {
         });
     }
 
-    private static void checkPool(Shape x, Shape y, int k) {
-        if (k < 1) {
-            throw new IllegalArgumentException("pool size is " + k + "; must be >= 1");
-        }
-        Shape expected = new Shape(x.n(), x.c(), x.h() / k, x.w() / k);
-        if (!y.equals(expected)) {
-            throw new IllegalArgumentException("max pool " + k + "x" + k + " of " + x + " gives " + expected
-                    + ", output is " + y);
-        }
-    }
-
     @Override
     public void globalAvgPoolForward(Tensor x, Tensor y) {
+        NnChecks.globalAvgPool(x, "y", y);
         Shape s = x.shape();
-        expect("y", y, Shape.of(s.n(), s.c()), "global average pool of " + s);
         float[] xa = data(x);
         float[] ya = data(y);
         int plane = s.h() * s.w();
@@ -433,8 +384,8 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void globalAvgPoolBackward(Tensor dy, Tensor dx) {
+        NnChecks.globalAvgPool(dx, "dy", dy);
         Shape s = dx.shape();
-        expect("dy", dy, Shape.of(s.n(), s.c()), "global average pool of " + s);
         float[] dya = data(dy);
         float[] dxa = data(dx);
         int plane = s.h() * s.w();
@@ -446,15 +397,11 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void linearForward(Tensor x, Tensor w, Tensor b, Tensor y) {
+        NnChecks.linear(x, w, b, y);
+        own(x, w, b, y);
         int n = x.shape().n();
         int in = x.shape().sampleSize();
         int out = w.shape().n();
-        if (w.shape().sampleSize() != in) {
-            throw new IllegalArgumentException("linear weights " + w.shape() + " expect " + w.shape().sampleSize()
-                    + " inputs, input is " + x.shape());
-        }
-        expect("y", y, Shape.of(n, out), "linear of " + x.shape() + " by " + w.shape());
-        checkBias(b, out);
         float[] xa = data(x);
         float[] wa = data(w);
         float[] ya = data(y);
@@ -468,15 +415,11 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public void linearBackward(Tensor x, Tensor w, Tensor dy, Tensor dx, Tensor dw, Tensor db) {
+        NnChecks.linearBackward(x, w, dy, dx, dw, db);
+        own(x, w, dy, dx, dw, db);
         int n = x.shape().n();
         int in = x.shape().sampleSize();
         int out = w.shape().n();
-        expect("dy", dy, Shape.of(n, out), "linear of " + x.shape() + " by " + w.shape());
-        same("dw", dw, "w", w);
-        if (dx != null) {
-            same("dx", dx, "x", x);
-        }
-        checkBias(db, out);
         float[] xa = data(x);
         float[] wa = data(w);
         float[] dya = data(dy);
@@ -515,25 +458,10 @@ final class CpuNnOps implements NnOps {
 
     @Override
     public double softmaxCrossEntropy(Tensor logits, int[] labels, Tensor probs, Tensor dlogits, float[] lossesOut) {
-        Objects.requireNonNull(labels, "labels");
+        NnChecks.softmaxCrossEntropy(logits, labels, probs, dlogits, lossesOut);
+        own(logits, probs, dlogits);
         int n = logits.shape().n();
         int classes = logits.shape().sampleSize();
-        if (labels.length != n) {
-            throw new IllegalArgumentException("labels has " + labels.length + " entries, logits " + logits.shape());
-        }
-        same("probs", probs, "logits", logits);
-        if (dlogits != null) {
-            same("dlogits", dlogits, "logits", logits);
-        }
-        if (lossesOut != null && lossesOut.length < n) {
-            throw new IllegalArgumentException("lossesOut has " + lossesOut.length + " entries, need " + n);
-        }
-        for (int i = 0; i < n; i++) {
-            if (labels[i] < 0 || labels[i] >= classes) {
-                throw new IllegalArgumentException("labels[" + i + "] is " + labels[i] + "; must be in [0, "
-                        + classes + ")");
-            }
-        }
         float[] z = data(logits);
         float[] p = data(probs);
         double total = 0;
@@ -569,11 +497,6 @@ final class CpuNnOps implements NnOps {
     }
 
     // --- optimizer -----------------------------------------------------------------------------------------------
-
-    @Override
-    public void sgdStep(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr) {
-        sgdEmaStep(params, grads, momentum, sgd, lr, List.of(), new float[0]);
-    }
 
     @Override
     public void sgdEmaStep(DeviceBuffer params, DeviceBuffer grads, DeviceBuffer momentum, Sgd sgd, double lr,
@@ -706,6 +629,19 @@ final class CpuNnOps implements NnOps {
         return new double[] {(double) s0 + s1, (double) t0 + t1};
     }
 
+    /** {@link #maskedSumAndDotCentered(float[], float[], float[], int, int, float)} with an offset per array. */
+    private static double[] maskedSumAndDotCentered(float[] dy, int dyFrom, float[] y, int yFrom, float[] x, int xFrom,
+                                                    int n, float mean) {
+        float s = 0;
+        float t = 0;
+        for (int i = 0; i < n; i++) {
+            float g = dy[dyFrom + i] * reluMask(y[yFrom + i]);
+            s += g;
+            t = Math.fma(g, x[xFrom + i] - mean, t);
+        }
+        return new double[] {s, t};
+    }
+
     /** {@code {Σ dy[i], Σ dy[i]·(x[i] − mean)}} in one pass, four independent pairs of sums. */
     private static double[] sumAndDotCentered(float[] dy, int dyFrom, float[] x, int xFrom, int n, float mean) {
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -760,6 +696,15 @@ final class CpuNnOps implements NnOps {
         return ((CpuBuffer) t.buffer()).floats();
     }
 
+    /** Checks that every non-null tensor is this backend's, before an operation writes anything. */
+    private void own(Tensor... tensors) {
+        for (Tensor t : tensors) {
+            if (t != null) {
+                data(t);
+            }
+        }
+    }
+
     private static int off(Tensor t) {
         return (int) t.offset();
     }
@@ -770,38 +715,5 @@ final class CpuNnOps implements NnOps {
 
     private void set(Tensor t, int i, float v) {
         data(t)[off(t) + i] = v;
-    }
-
-    private static boolean sameOffsets(Tensor... tensors) {
-        for (Tensor t : tensors) {
-            if (t.offset() != tensors[0].offset()) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static void same(String name, Tensor t, String refName, Tensor ref) {
-        Objects.requireNonNull(t, name);
-        if (!t.shape().equals(ref.shape())) {
-            throw new IllegalArgumentException(name + " is " + t.shape() + ", " + refName + " is " + ref.shape());
-        }
-    }
-
-    private static void expect(String name, Tensor t, Shape shape, String what) {
-        Objects.requireNonNull(t, name);
-        if (!t.shape().equals(shape)) {
-            throw new IllegalArgumentException(what + " gives " + shape + ", " + name + " is " + t.shape());
-        }
-    }
-
-    private static void perChannel(int channels, Tensor... tensors) {
-        for (Tensor t : tensors) {
-            Objects.requireNonNull(t, "per-channel tensor");
-            if (t.size() != channels) {
-                throw new IllegalArgumentException("per-channel tensor " + t.shape() + " must hold " + channels
-                        + " values");
-            }
-        }
     }
 }

@@ -37,6 +37,7 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -60,13 +61,14 @@ import jcuda.driver.CUstream_flags;
  *
  * <p>NOTE: [stream-order]. The stream is a blocking stream, so it is ordered with the legacy default stream on
  * which JCuda's synchronous host copies run: a copy waits for the kernels issued before it, and kernels issued
- * after a copy see its data. Only host copies and {@link NonFiniteGuard} reads wait for the device; updates do not.
+ * after a copy see its data. {@link #write} from a Java array is asynchronous instead: it goes through the pinned
+ * double buffer of {@link HostStaging}, on the stream itself, so it is ordered with the launches without waiting
+ * for them. Only reads to the host and {@link NonFiniteGuard} reads wait for the device; updates do not.
  * Set {@code -Dema4j.cuda.sync=true} to synchronize after every launch, so asynchronous errors surface at the
  * launch that caused them.
  */
 public final class CudaBackend implements Backend {
 
-    private static final String PTX_RESOURCE = "/dev/ema4j/cuda/ema.ptx";
     private static final int BLOCK = 256;
     private static final int SHADOWS_STRUCT_BYTES = 104;
 
@@ -75,9 +77,13 @@ public final class CudaBackend implements Backend {
     private final CUdevice device = new CUdevice();
     private final CUcontext context = new CUcontext();
     private final CUstream stream = new CUstream();
-    private final CUmodule module = new CUmodule();
+    private final CUmodule module;
+    private final List<CUmodule> extraModules = new ArrayList<>();
     private final Kernels kernels;
     private final int maxGrid;
+    private final int multiprocessors;
+    private final HostStaging staging = new HostStaging();
+    private CudaNnOps nn;
     private final boolean syncEachLaunch = Boolean.getBoolean("ema4j.cuda.sync");
     private final Set<CudaMemory> live = Collections.newSetFromMap(new IdentityHashMap<>());
     private long liveBytes;
@@ -99,25 +105,27 @@ public final class CudaBackend implements Backend {
         cuDeviceGet(device, ordinal);
         cuDevicePrimaryCtxRetain(context, device);
         boolean streamCreated = false;
-        boolean moduleLoaded = false;
+        CUmodule loaded = null;
         try {
             cuCtxSetCurrent(context);
             cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT);
             streamCreated = true;
-            cuModuleLoadData(module, ptx());
-            moduleLoaded = true;
-            kernels = new Kernels(function("ema_lerp_f32"), function("ema_lerp_bf16"), function("ema_lerp_f16"),
-                    function("ema_lerp_foreach"), function("ema_check_foreach"), function("ema_to_shadow_foreach"),
-                    function("ema_from_shadow_foreach"));
+            loaded = loadPtx("ema");
+            module = loaded;
+            kernels = new Kernels(function(module, "ema_lerp_f32"), function(module, "ema_lerp_bf16"),
+                    function(module, "ema_lerp_f16"), function(module, "ema_lerp_foreach"),
+                    function(module, "ema_check_foreach"), function(module, "ema_to_shadow_foreach"),
+                    function(module, "ema_from_shadow_foreach"));
             int[] value = new int[1];
             cuDeviceGetAttribute(value, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
-            int sms = value[0];
+            multiprocessors = value[0];
             cuOccupancyMaxActiveBlocksPerMultiprocessor(value, kernels.lerpForeach(), BLOCK, 0);
-            maxGrid = Math.max(1, sms * Math.max(1, value[0]));
+            maxGrid = Math.max(1, multiprocessors * Math.max(1, value[0]));
             name = "cuda:" + ordinal + " " + CudaProbe.deviceName(ordinal);
         } catch (RuntimeException e) {
-            if (moduleLoaded) {
-                cleanUp(e, () -> cuModuleUnload(module));
+            if (loaded != null) {
+                CUmodule m = loaded;
+                cleanUp(e, () -> cuModuleUnload(m));
             }
             if (streamCreated) {
                 cleanUp(e, () -> cuStreamDestroy(stream));
@@ -154,21 +162,34 @@ public final class CudaBackend implements Backend {
         return new CudaBackend(ordinal);
     }
 
-    private static byte[] ptx() {
-        try (InputStream in = CudaBackend.class.getResourceAsStream(PTX_RESOURCE)) {
+    /** Loads the packaged PTX built from {@code cuda/<name>.cu} into this backend's context. */
+    private static CUmodule loadPtx(String name) {
+        String resource = "/dev/ema4j/cuda/" + name + ".ptx";
+        byte[] terminated;
+        try (InputStream in = CudaBackend.class.getResourceAsStream(resource)) {
             if (in == null) {
-                throw new IllegalStateException("missing resource " + PTX_RESOURCE + "; rebuild with native/build-ptx.sh");
+                throw new IllegalStateException("missing resource " + resource + "; rebuild with native/build-ptx.sh");
             }
             byte[] text = in.readAllBytes();
-            byte[] terminated = new byte[text.length + 1];
+            terminated = new byte[text.length + 1];
             System.arraycopy(text, 0, terminated, 0, text.length);
-            return terminated;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + PTX_RESOURCE, e);
+            throw new UncheckedIOException("cannot read " + resource, e);
         }
+        CUmodule m = new CUmodule();
+        cuModuleLoadData(m, terminated);
+        return m;
     }
 
-    private CUfunction function(String kernel) {
+    /** Loads another module (the training kernels); it is unloaded when the backend closes. */
+    CUmodule loadModule(String name) {
+        makeCurrent();
+        CUmodule m = loadPtx(name);
+        extraModules.add(m);
+        return m;
+    }
+
+    static CUfunction function(CUmodule module, String kernel) {
         CUfunction f = new CUfunction();
         cuModuleGetFunction(f, module, kernel);
         return f;
@@ -240,8 +261,7 @@ public final class CudaBackend implements Backend {
         makeCurrent();
         Checks.copy(this, src, srcOffset, dst, dstOffset, length);
         if (length > 0) {
-            cuMemcpyHtoD(((CudaBuffer) dst).memory().at(4 * dstOffset), Pointer.to(src).withByteOffset(4L * srcOffset),
-                    4L * length);
+            staging.copy(src, srcOffset, length, ((CudaBuffer) dst).memory().at(4 * dstOffset), stream);
         }
     }
 
@@ -368,7 +388,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** The kernels' {@code EmaShadows} argument: 8 shadow addresses, 8 weights, the count (cuda/ema.cu). */
-    private static byte[] shadowsStruct(List<DeviceBuffer> shadows, float[] weights) {
+    static byte[] shadowsStruct(List<DeviceBuffer> shadows, float[] weights) {
         ByteBuffer b = ByteBuffer.allocate(SHADOWS_STRUCT_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         for (int k = 0; k < MAX_SHADOWS; k++) {
             b.putLong(k < shadows.size() ? ((CudaBuffer) shadows.get(k)).address() : 0);
@@ -481,11 +501,19 @@ public final class CudaBackend implements Backend {
         return new CudaGuard(allocateMemory(8));
     }
 
-    /** Not yet: the CUDA training kernels are planned; train on the CPU backend meanwhile. */
+    /** The training operations (cuda/conv.cu, gemm.cu, batchnorm.cu, ...), loaded at the first call. */
     @Override
     public NnOps nn() {
-        throw new UnsupportedOperationException("backend " + name + " has no training operations yet; use the CPU"
-                + " backend for training (its EMA of the trained weights can still run here)");
+        makeCurrent();
+        if (nn == null) {
+            nn = new CudaNnOps(this);
+        }
+        return nn;
+    }
+
+    /** The GEMM the training operations use, with the reason when cuBLAS is not used. */
+    public String gemm() {
+        return ((CudaNnOps) nn()).gemm();
     }
 
     @Override
@@ -515,6 +543,13 @@ public final class CudaBackend implements Backend {
         }
         live.clear();
         liveBytes = 0;
+        if (nn != null) {
+            cleanUp(failure, nn::close);
+        }
+        cleanUp(failure, staging::close);
+        for (CUmodule m : extraModules) {
+            cleanUp(failure, () -> cuModuleUnload(m));
+        }
         cleanUp(failure, () -> cuModuleUnload(module));
         cleanUp(failure, () -> cuStreamDestroy(stream));
         cleanUp(failure, () -> cuDevicePrimaryCtxRelease(device));
@@ -525,26 +560,48 @@ public final class CudaBackend implements Backend {
 
     // --- helpers -------------------------------------------------------------------------------------------------
 
-    private int grid(long blocks) {
+    /** A grid-stride grid for {@code blocks} blocks of work: at most the blocks the device runs at once. */
+    int grid(long blocks) {
         return (int) Math.max(1, Math.min(maxGrid, blocks));
     }
 
-    /** Launches {@code f} on the stream; arguments are Long (64-bit), Integer (32-bit) or byte[] (a struct). */
+    int multiprocessors() {
+        return multiprocessors;
+    }
+
+    CUstream stream() {
+        return stream;
+    }
+
+    HostStaging staging() {
+        return staging;
+    }
+
     private void launch(CUfunction f, int grid, Object... args) {
+        launch(f, grid, 1, 1, BLOCK, args);
+    }
+
+    /**
+     * Launches {@code f} on the stream with a {@code (gridX, gridY, gridZ)} grid of {@code block} threads; arguments
+     * are Long (64-bit, addresses too), Integer, Float, Double or byte[] (a struct, little-endian).
+     */
+    void launch(CUfunction f, int gridX, int gridY, int gridZ, int block, Object... args) {
         Pointer[] params = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) {
             Object a = args[i];
             params[i] = a instanceof Long l ? Pointer.to(new long[] {l})
                     : a instanceof Integer n ? Pointer.to(new int[] {n})
+                    : a instanceof Float x ? Pointer.to(new float[] {x})
+                    : a instanceof Double d ? Pointer.to(new double[] {d})
                     : Pointer.to((byte[]) a);
         }
-        cuLaunchKernel(f, grid, 1, 1, BLOCK, 1, 1, 0, stream, Pointer.to(params), null);
+        cuLaunchKernel(f, gridX, gridY, gridZ, block, 1, 1, 0, stream, Pointer.to(params), null);
         if (syncEachLaunch) {
             cuStreamSynchronize(stream);
         }
     }
 
-    private void makeCurrent() {
+    void makeCurrent() {
         if (closed) {
             throw new IllegalStateException("backend " + name + " is closed");
         }

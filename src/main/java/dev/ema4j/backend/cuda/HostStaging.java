@@ -1,0 +1,94 @@
+package dev.ema4j.backend.cuda;
+
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
+
+import java.nio.ByteOrder;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
+import jcuda.driver.CUstream;
+
+/**
+ * Host-to-device copies through two pinned (page-locked) staging buffers used in turn: the data is copied into a
+ * slot on the host, then to the device asynchronously on the stream, and the call returns at once. Before a slot is
+ * refilled, the host waits for that slot's previous copy (an event), so one copy can be in flight while the next
+ * batch is staged and the kernels of the step run: double buffering, with no synchronization of the stream.
+ */
+final class HostStaging implements AutoCloseable {
+
+    private final Slot[] slots = {new Slot(), new Slot()};
+    private int next;
+
+    /** One pinned buffer and the event recorded after its last copy. */
+    private static final class Slot {
+        Pointer memory;
+        long capacity;
+        CUevent copied;
+    }
+
+    /** Copies {@code src[offset, offset + length)} to {@code dst}, in stream order; src may change after the call. */
+    void copy(float[] src, int offset, int length, CUdeviceptr dst, CUstream stream) {
+        Slot slot = slot(4L * length);
+        slot.memory.getByteBuffer(0, 4L * length).order(ByteOrder.nativeOrder()).asFloatBuffer().put(src, offset, length);
+        send(slot, dst, 4L * length, stream);
+    }
+
+    /** Copies {@code src} to {@code dst}, in stream order; src may change after the call. */
+    void copy(int[] src, CUdeviceptr dst, CUstream stream) {
+        Slot slot = slot(4L * src.length);
+        slot.memory.getByteBuffer(0, 4L * src.length).order(ByteOrder.nativeOrder()).asIntBuffer().put(src);
+        send(slot, dst, 4L * src.length, stream);
+    }
+
+    /** The next slot, once its previous copy is done, with room for {@code bytes}. */
+    private Slot slot(long bytes) {
+        Slot slot = slots[next];
+        next = 1 - next;
+        if (slot.copied == null) {
+            slot.copied = new CUevent();
+            cuEventCreate(slot.copied, CUevent_flags.CU_EVENT_DISABLE_TIMING);
+        } else {
+            cuEventSynchronize(slot.copied);
+        }
+        if (slot.capacity < bytes) {
+            if (slot.memory != null) {
+                cuMemFreeHost(slot.memory);
+                slot.memory = null;
+                slot.capacity = 0;
+            }
+            long capacity = Math.max(bytes, 1 << 16);
+            Pointer memory = new Pointer();
+            cuMemHostAlloc(memory, capacity, 0);
+            slot.memory = memory;
+            slot.capacity = capacity;
+        }
+        return slot;
+    }
+
+    private static void send(Slot slot, CUdeviceptr dst, long bytes, CUstream stream) {
+        cuMemcpyHtoDAsync(dst, slot.memory, bytes, stream);
+        cuEventRecord(slot.copied, stream);
+    }
+
+    /** Frees the pinned buffers; the caller has synchronized the stream. */
+    @Override
+    public void close() {
+        for (Slot slot : slots) {
+            if (slot.memory != null) {
+                cuMemFreeHost(slot.memory);
+                slot.memory = null;
+            }
+            if (slot.copied != null) {
+                cuEventDestroy(slot.copied);
+                slot.copied = null;
+            }
+        }
+    }
+}
