@@ -10,7 +10,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * Disables a test class where CUDA is unavailable, giving the probe's reason as the skip message; with
  * {@code -Dema4j.requireCuda=true} (the GPU machine's run) an unavailable CUDA fails the class instead.
  */
-final class RequiresCuda implements ExecutionCondition {
+public final class RequiresCuda implements ExecutionCondition {
 
     @Override
     public ConditionEvaluationResult evaluateExecutionCondition(ExtensionContext context) {
