@@ -1,14 +1,42 @@
-// cuda_host_shim.h: just enough of CUDA to compile cuda/ema.cu (and native/ema_check.cu) as plain C++ on a machine
+// cuda_host_shim.h: just enough of CUDA to compile cuda/*.cu (and native/ema_check.cu) as plain C++ on a machine
 // without a GPU, so the kernels run in "host emulation":
 //
 //     g++ -O2 -std=c++17 -ffp-contract=off -x c++ -include native/cuda_host_shim.h native/ema_check.cu
 //
-// A kernel launch becomes a sequential loop over every block and every thread (ema_emulate_launch below), which is
-// valid for kernels that use neither __syncthreads nor shared memory nor warp intrinsics, as is the case for every
-// kernel in cuda/ema.cu. fmaf is the C library's fused multiply-add (one rounding), as on the GPU; never build this
-// with -ffast-math. uint4/float4 are 16-byte aligned (as in CUDA) and may alias other types, because the kernels
-// reinterpret float/uint16_t buffers as uint4/float4; build with -fsanitize=alignment,address to have misaligned
-// vector accesses or out-of-bounds accesses reported.
+// It is also how the CUDA driver emulator (native/emulator/) runs the kernels behind the Java CUDA backend.
+//
+// A launch (ema_emulate_launch below) runs the blocks one after another, on the calling OS thread. The threads of a
+// block are cooperative fibers (ucontext): a thread runs until it returns or waits at a barrier, then the next
+// thread starts or a released one resumes. One fiber runs threads that never wait back to back, in threadIdx order
+// (x fastest), so a kernel without barriers costs one function call per thread and two context switches per launch.
+//
+// Supported:
+//   - __shared__ variables become `static`: blocks run one at a time, so one instance is the block's shared memory.
+//     It keeps its contents between blocks and launches, as uninitialized shared memory may.
+//   - __syncthreads(): waits until every thread of the block has arrived.
+//   - __syncwarp() and __shfl_sync, __shfl_up_sync, __shfl_down_sync, __shfl_xor_sync with the full mask
+//     (0xffffffff) and a width as in CUDA, for any trivially copyable type of at most 8 bytes. A warp is 32
+//     consecutive linear thread indices; reading a lane that a partial last warp lacks yields all-one bytes (NaN).
+//   - Atomics as plain read-modify-writes: one thread runs at a time.
+//   - fmaf is the C library's fused multiply-add (one rounding), as on the GPU; never build this with -ffast-math.
+//     expf, logf, sqrtf, fmaxf, fminf, exp, log, ... are the C library's (<cmath>): sqrt and the fmax/fmin family
+//     are exact as on the GPU, exp and log are within CUDA's error bounds but not bit-identical to the GPU's.
+// Not supported (a compile error or an abort with a message): dynamic shared memory (`extern __shared__` does not
+// compile), partial warp masks, vote/ballot intrinsics, cooperative groups, textures.
+//
+// Barrier bugs stop the program with a message naming the launch (abort): a thread that returns while others of
+// its block wait at __syncthreads (or of its warp, at a warp barrier), a thread that reaches a barrier after others
+// of its block (warp) returned, and barriers that no thread can complete. Host emulation cannot find data races:
+// one thread runs at a time, and every store is visible to the threads that run after it.
+//
+// Fiber stacks: 64 KiB each (256 KiB under AddressSanitizer, whose red zones enlarge the frames) above a
+// PROT_NONE guard page, so an overflow faults instead of corrupting memory. A block needs one fiber per thread
+// that waits at a barrier at the same time (at most 1024); fibers are kept and reused by later blocks and launches
+// of the same OS thread. Under AddressSanitizer the fiber switches are annotated (__sanitizer_*_switch_fiber).
+//
+// uint4/float4 are 16-byte aligned (as in CUDA) and may alias other types, because the kernels reinterpret
+// float/uint16_t buffers as uint4/float4; build with -fsanitize=alignment,address to have misaligned vector
+// accesses or out-of-bounds accesses reported.
 #pragma once
 
 #ifdef __CUDACC__
@@ -16,10 +44,23 @@
 #endif
 
 #include <cmath>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #define EMA4J_HOST_EMULATION 1
 
@@ -27,9 +68,10 @@
 #define __global__
 #define __device__
 #define __host__
+#define __constant__
 #define __forceinline__ inline __attribute__((always_inline))
-#define __shared__ static_assert(false, "host emulation: shared memory is not supported")
-#define __syncthreads() static_assert(false, "host emulation: __syncthreads is not supported")
+#define __launch_bounds__(...)
+#define __shared__ static
 
 // --- vector types -----------------------------------------------------------------------------------------------
 struct __attribute__((aligned(16), may_alias)) uint4 { unsigned int x, y, z, w; };
@@ -59,17 +101,34 @@ inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, sizeof f); ret
 inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, sizeof i); return i; }
 
 // CUDA's device fmaf is a single-rounding fused multiply-add; so is the C library's (glibc computes it exactly even
-// without hardware FMA). ema.cu calls the unqualified ::fmaf, which <cmath> declares; nothing to define here.
+// without hardware FMA). The kernels call the unqualified ::fmaf, expf, sqrt, ..., which <cmath> declares.
 using std::fmaf;
+using std::isfinite;
+using std::isinf;
+using std::isnan;
+
+// Explicitly rounded arithmetic: with -ffp-contract=off every operator rounds once, as these intrinsics do.
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+
+// Read-only data cache load: a plain load here.
+template <typename T>
+inline T __ldg(const T* p) { return *p; }
 
 inline int min(int a, int b) { return a < b ? a : b; }
 inline unsigned int min(unsigned int a, unsigned int b) { return a < b ? a : b; }
 inline long long min(long long a, long long b) { return a < b ? a : b; }
 inline unsigned long long min(unsigned long long a, unsigned long long b) { return a < b ? a : b; }
+inline float min(float a, float b) { return std::fmin(a, b); }
+inline double min(double a, double b) { return std::fmin(a, b); }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline unsigned int max(unsigned int a, unsigned int b) { return a > b ? a : b; }
 inline long long max(long long a, long long b) { return a > b ? a : b; }
 inline unsigned long long max(unsigned long long a, unsigned long long b) { return a > b ? a : b; }
+inline float max(float a, float b) { return std::fmax(a, b); }
+inline double max(double a, double b) { return std::fmax(a, b); }
 
 // Atomics: the emulated launch runs one thread at a time, so plain read-modify-writes are atomic.
 inline int atomicAdd(int* p, int v) { int old = *p; *p = old + v; return old; }
@@ -78,35 +137,412 @@ inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v)
     unsigned long long old = *p; *p = old + v; return old;
 }
 inline float atomicAdd(float* p, float v) { float old = *p; *p = old + v; return old; }
+inline double atomicAdd(double* p, double v) { double old = *p; *p = old + v; return old; }
+inline int atomicSub(int* p, int v) { int old = *p; *p = old - v; return old; }
 inline int atomicExch(int* p, int v) { int old = *p; *p = v; return old; }
+inline float atomicExch(float* p, float v) { float old = *p; *p = v; return old; }
 inline int atomicMax(int* p, int v) { int old = *p; if (v > old) *p = v; return old; }
+inline int atomicMin(int* p, int v) { int old = *p; if (v < old) *p = v; return old; }
 inline int atomicOr(int* p, int v) { int old = *p; *p = old | v; return old; }
+inline int atomicCAS(int* p, int compare, int v) { int old = *p; if (old == compare) *p = v; return old; }
+inline unsigned int atomicCAS(unsigned int* p, unsigned int compare, unsigned int v) {
+    unsigned int old = *p; if (old == compare) *p = v; return old;
+}
+inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long compare, unsigned long long v) {
+    unsigned long long old = *p; if (old == compare) *p = v; return old;
+}
 inline void __threadfence() {}
+inline void __threadfence_block() {}
 
-// --- emulated launch ----------------------------------------------------------------------------------------------
-// Runs kernel(args...) once per (block, thread), blocks in order, threads in order within a block (1-D and 3-D
-// grids). Arguments are passed by value to every "thread", as the GPU does.
-template <typename Kernel, typename... Args>
-inline void ema_emulate_launch(dim3 grid, dim3 block, Kernel kernel, Args... args) {
-    if (grid.x == 0 || grid.y == 0 || grid.z == 0 || block.x == 0 || block.y == 0 || block.z == 0 ||
-        static_cast<unsigned long long>(block.x) * block.y * block.z > 1024) {
-        std::fprintf(stderr, "host emulation: invalid launch configuration grid (%u,%u,%u) block (%u,%u,%u)\n",
-                     grid.x, grid.y, grid.z, block.x, block.y, block.z);
+// --- cooperative threads of a block -------------------------------------------------------------------------------
+namespace ema4j_host {
+
+#ifdef __SANITIZE_ADDRESS__
+constexpr std::size_t kStackBytes = 256 * 1024;
+#else
+constexpr std::size_t kStackBytes = 64 * 1024;
+#endif
+constexpr unsigned kFullMask = 0xffffffffu;
+
+struct Fiber {
+    ucontext_t context;
+    char* memory;          // one guard page, then kStackBytes of stack
+    uint3 thread;          // threadIdx of the CUDA thread it runs
+    unsigned linear;       // that thread's linear index in the block
+    void* fake_stack;      // AddressSanitizer's fake stack while the fiber is switched out
+};
+
+struct Warp {
+    unsigned lanes;                  // threads of the block in this warp (fewer than 32 in a partial last warp)
+    unsigned exited;                 // of those, returned from the kernel
+    unsigned generation;             // completed warp barriers; its parity picks the shuffle slots
+    std::vector<Fiber*> waiting;     // lanes at a warp barrier
+    std::uint64_t slots[2][32];      // shuffle values, double-buffered so one barrier per shuffle suffices
+};
+
+// The launch in progress on this OS thread, the block it runs, and the fibers.
+struct Scheduler {
+    const char* kernel = nullptr;    // for messages; null when the caller gave no name
+    dim3 grid, block;
+    void (*run_thread)(const void*) = nullptr;
+    const void* closure = nullptr;
+    unsigned threads = 0;            // per block
+    unsigned started = 0;            // threads of this block started so far (in linear order)
+    unsigned exited = 0;             // and returned
+    std::vector<Fiber*> waiting;     // threads at __syncthreads
+    std::vector<Fiber*> ready;       // released from a barrier, not yet resumed; FIFO from ready_head
+    std::size_t ready_head = 0;
+    std::vector<Warp> warps;
+    Fiber* current = nullptr;        // the running fiber; null outside a launch
+    ucontext_t launcher;             // where ema_emulate_launch waits for the blocks
+    std::vector<Fiber*> fibers;      // every fiber, owned
+    std::vector<Fiber*> idle;        // fibers free for the next thread to start
+    std::size_t page = 0;            // size of the guard page
+    const void* launcher_stack = nullptr;  // AddressSanitizer: the launcher's stack, learned on the first switch
+    std::size_t launcher_stack_size = 0;
+    void* launcher_fake_stack = nullptr;
+
+    Scheduler() = default;
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+    ~Scheduler() {
+        for (Fiber* f : fibers) {
+            munmap(f->memory, page + kStackBytes);
+            delete f;
+        }
+    }
+};
+
+inline thread_local Scheduler scheduler;
+
+// Prints "host emulation: <launch>: <message>" and aborts.
+[[noreturn]] __attribute__((format(printf, 1, 2))) inline void fail(const char* format, ...) {
+    const Scheduler& s = scheduler;
+    std::fprintf(stderr, "host emulation: kernel %s<<<(%u,%u,%u), (%u,%u,%u)>>>, block (%u,%u,%u): ",
+                 s.kernel ? s.kernel : "(unnamed)", s.grid.x, s.grid.y, s.grid.z, s.block.x, s.block.y, s.block.z,
+                 blockIdx.x, blockIdx.y, blockIdx.z);
+    va_list args;
+    va_start(args, format);
+    std::vfprintf(stderr, format, args);
+    va_end(args);
+    std::fputc('\n', stderr);
+    std::fflush(stderr);
+    std::abort();
+}
+
+// The fiber of the calling CUDA thread; aborts outside a launch.
+inline Fiber* current_thread(const char* what) {
+    Fiber* self = scheduler.current;
+    if (self == nullptr) {
+        std::fprintf(stderr, "host emulation: %s called outside a kernel launch\n", what);
         std::abort();
     }
+    return self;
+}
+
+// Switches from `from` to `to` (null: the launcher). `from_done`: from will not resume before it is restarted.
+inline void switch_fiber(Scheduler& s, Fiber* from, Fiber* to, bool from_done) {
+    s.current = to;
+    if (to != nullptr) threadIdx = to->thread;
+#ifdef __SANITIZE_ADDRESS__
+    void** fake_save = from_done ? nullptr : from != nullptr ? &from->fake_stack : &s.launcher_fake_stack;
+    if (to != nullptr) {
+        __sanitizer_start_switch_fiber(fake_save, to->memory + s.page, kStackBytes);
+    } else {
+        __sanitizer_start_switch_fiber(fake_save, s.launcher_stack, s.launcher_stack_size);
+    }
+#else
+    (void)from_done;
+#endif
+    swapcontext(from != nullptr ? &from->context : &s.launcher, to != nullptr ? &to->context : &s.launcher);
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_finish_switch_fiber(from != nullptr ? from->fake_stack : s.launcher_fake_stack, nullptr, nullptr);
+#endif
+}
+
+inline void fiber_main();
+
+// A fiber ready to start the next thread of the block: an idle one, else a new one.
+inline Fiber* fresh_fiber(Scheduler& s) {
+    Fiber* f;
+    if (!s.idle.empty()) {
+        f = s.idle.back();
+        s.idle.pop_back();
+    } else {
+        if (s.page == 0) s.page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+        void* memory = mmap(nullptr, s.page + kStackBytes, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (memory == MAP_FAILED || mprotect(memory, s.page, PROT_NONE) != 0) {
+            fail("cannot map a fiber stack of %zu bytes", kStackBytes);
+        }
+        f = new Fiber();
+        f->memory = static_cast<char*>(memory);
+        getcontext(&f->context);
+        s.fibers.push_back(f);
+    }
+#ifdef __SANITIZE_ADDRESS__
+    __asan_unpoison_memory_region(f->memory + s.page, kStackBytes);  // stale poison of the fiber's last frames
+#endif
+    f->context.uc_stack.ss_sp = f->memory + s.page;
+    f->context.uc_stack.ss_size = kStackBytes;
+    f->context.uc_link = nullptr;
+    makecontext(&f->context, fiber_main, 0);
+    return f;
+}
+
+// Suspends `self` at a barrier that others must complete and runs someone who can make progress.
+inline void wait_at_barrier(Scheduler& s, Fiber* self) {
+    Fiber* next;
+    if (s.ready_head < s.ready.size()) {
+        next = s.ready[s.ready_head++];
+        if (s.ready_head == s.ready.size()) {
+            s.ready.clear();
+            s.ready_head = 0;
+        }
+    } else if (s.started < s.threads) {
+        next = fresh_fiber(s);
+    } else {
+        unsigned at_warp_barriers = 0;
+        for (const Warp& w : s.warps) at_warp_barriers += static_cast<unsigned>(w.waiting.size());
+        fail("deadlock: no thread can make progress (%zu threads wait at __syncthreads, %u at warp barriers)",
+             s.waiting.size(), at_warp_barriers);
+    }
+    switch_fiber(s, self, next, false);
+}
+
+inline void release(Scheduler& s, std::vector<Fiber*>& waiting, Fiber* self) {
+    for (Fiber* f : waiting) {
+        if (f != self) s.ready.push_back(f);
+    }
+    waiting.clear();
+}
+
+inline void block_barrier(const char* what) {
+    Scheduler& s = scheduler;
+    Fiber* self = current_thread(what);
+    if (s.exited != 0) {
+        fail("divergent barrier: thread (%u,%u,%u) reached %s after %u thread(s) of its block returned",
+             self->thread.x, self->thread.y, self->thread.z, what, s.exited);
+    }
+    s.waiting.push_back(self);
+    if (s.waiting.size() == s.threads) {
+        release(s, s.waiting, self);
+    } else {
+        wait_at_barrier(s, self);
+    }
+}
+
+inline void warp_barrier(Scheduler& s, Fiber* self, const char* what) {
+    Warp& w = s.warps[self->linear / 32];
+    if (w.exited != 0) {
+        fail("divergent warp barrier: thread (%u,%u,%u) reached %s after %u lane(s) of its warp returned",
+             self->thread.x, self->thread.y, self->thread.z, what, w.exited);
+    }
+    w.waiting.push_back(self);
+    if (w.waiting.size() == w.lanes) {
+        ++w.generation;
+        release(s, w.waiting, self);
+    } else {
+        wait_at_barrier(s, self);
+    }
+}
+
+inline void begin_block(Scheduler& s) {
+    s.started = 0;
+    s.exited = 0;
+    for (Warp& w : s.warps) {
+        w.exited = 0;
+        w.generation = 0;
+    }
+}
+
+// Moves blockIdx to the next block (x fastest); false after the last one.
+inline bool next_block(const Scheduler& s) {
+    if (++blockIdx.x < s.grid.x) return true;
+    blockIdx.x = 0;
+    if (++blockIdx.y < s.grid.y) return true;
+    blockIdx.y = 0;
+    return ++blockIdx.z < s.grid.z;
+}
+
+inline void run_thread(Scheduler& s, Fiber* self, unsigned t) {
+    self->linear = t;
+    self->thread = {t % s.block.x, t / s.block.x % s.block.y, t / (s.block.x * s.block.y)};
+    threadIdx = self->thread;
+    s.run_thread(s.closure);
+    ++s.exited;
+    Warp& w = s.warps[t / 32];
+    ++w.exited;
+    if (!s.waiting.empty()) {
+        fail("divergent barrier: thread (%u,%u,%u) returned while %zu thread(s) of its block wait at __syncthreads",
+             self->thread.x, self->thread.y, self->thread.z, s.waiting.size());
+    }
+    if (!w.waiting.empty()) {
+        fail("divergent warp barrier: thread (%u,%u,%u) returned while %zu lane(s) of its warp wait at a warp barrier",
+             self->thread.x, self->thread.y, self->thread.z, w.waiting.size());
+    }
+}
+
+// Every fiber runs this: it starts threads of the block in order until all have started, then hands over to a
+// released thread, or begins the next block once every thread returned, or returns to the launcher after the last.
+inline void fiber_main() {
+    Scheduler& s = scheduler;
+#ifdef __SANITIZE_ADDRESS__
+    const void* from_stack = nullptr;
+    std::size_t from_size = 0;
+    __sanitizer_finish_switch_fiber(nullptr, &from_stack, &from_size);
+    if (s.launcher_stack == nullptr) {
+        s.launcher_stack = from_stack;
+        s.launcher_stack_size = from_size;
+    }
+#endif
+    Fiber* self = s.current;
+    for (;;) {
+        while (s.started < s.threads) run_thread(s, self, s.started++);
+        if (s.ready_head < s.ready.size()) {
+            Fiber* next = s.ready[s.ready_head++];
+            if (s.ready_head == s.ready.size()) {
+                s.ready.clear();
+                s.ready_head = 0;
+            }
+            s.idle.push_back(self);
+            switch_fiber(s, self, next, true);  // not resumed: restarted by fresh_fiber
+        }
+        if (s.exited != s.threads) {
+            fail("deadlock: %u thread(s) wait at barriers that no thread can complete", s.threads - s.exited);
+        }
+        if (!next_block(s)) {
+            s.idle.push_back(self);
+            switch_fiber(s, self, nullptr, true);
+        }
+        begin_block(s);
+    }
+}
+
+// Runs run_thread(closure) for every thread of every block.
+inline void run_grid(const char* kernel, dim3 grid, dim3 block, void (*run_thread)(const void*), const void* closure) {
+    Scheduler& s = scheduler;
+    if (s.current != nullptr) {
+        std::fprintf(stderr, "host emulation: kernel %s launched from inside a kernel\n",
+                     kernel ? kernel : "(unnamed)");
+        std::abort();
+    }
+    s.kernel = kernel;
+    s.grid = grid;
+    s.block = block;
+    s.run_thread = run_thread;
+    s.closure = closure;
+    s.threads = block.x * block.y * block.z;
+    s.warps.resize((s.threads + 31) / 32);
+    for (std::size_t w = 0; w < s.warps.size(); ++w) {
+        s.warps[w].lanes = w + 1 < s.warps.size() || s.threads % 32 == 0 ? 32 : s.threads % 32;
+        s.warps[w].waiting.clear();
+    }
+    s.waiting.clear();
+    s.ready.clear();
+    s.ready_head = 0;
     gridDim = grid;
     blockDim = block;
-    for (unsigned int bz = 0; bz < grid.z; ++bz)
-        for (unsigned int by = 0; by < grid.y; ++by)
-            for (unsigned int bx = 0; bx < grid.x; ++bx) {
-                blockIdx = {bx, by, bz};
-                for (unsigned int tz = 0; tz < block.z; ++tz)
-                    for (unsigned int ty = 0; ty < block.y; ++ty)
-                        for (unsigned int tx = 0; tx < block.x; ++tx) {
-                            threadIdx = {tx, ty, tz};
-                            kernel(args...);
-                        }
-            }
+    blockIdx = {0, 0, 0};
+    begin_block(s);
+    switch_fiber(s, nullptr, fresh_fiber(s), false);
     threadIdx = {0, 0, 0};
     blockIdx = {0, 0, 0};
+}
+
+// The calling thread's lane; checks the mask (only full warps are supported) and the width.
+inline unsigned lane(const char* what, unsigned mask, int width) {
+    Fiber* self = current_thread(what);
+    if (mask != kFullMask) fail("%s with mask 0x%08x: only the full mask 0xffffffff is supported", what, mask);
+    if (width < 1 || width > 32 || (width & (width - 1)) != 0) {
+        fail("%s with width %d: must be 1, 2, 4, 8, 16 or 32", what, width);
+    }
+    return self->linear % 32;
+}
+
+// Every lane of the warp offers `value`; returns the value offered by lane `source` (all-one bytes if the warp has
+// no such lane).
+template <typename T>
+inline T exchange(const char* what, T value, unsigned source) {
+    static_assert(std::is_trivially_copyable<T>::value && sizeof(T) <= 8, "warp shuffles move at most 8 bytes");
+    Scheduler& s = scheduler;
+    Fiber* self = s.current;
+    Warp& w = s.warps[self->linear / 32];
+    std::uint64_t* slots = w.slots[w.generation & 1];
+    std::memcpy(&slots[self->linear % 32], &value, sizeof value);
+    warp_barrier(s, self, what);
+    T result;
+    if (source < w.lanes) {
+        std::memcpy(&result, &slots[source], sizeof result);
+    } else {
+        std::memset(&result, 0xff, sizeof result);
+    }
+    return result;
+}
+
+}  // namespace ema4j_host
+
+inline void __syncthreads() { ema4j_host::block_barrier("__syncthreads"); }
+
+inline void __syncwarp(unsigned mask = ema4j_host::kFullMask) {
+    ema4j_host::lane("__syncwarp", mask, 32);
+    ema4j_host::warp_barrier(ema4j_host::scheduler, ema4j_host::scheduler.current, "__syncwarp");
+}
+
+template <typename T>
+inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
+    unsigned lane = ema4j_host::lane("__shfl_sync", mask, width);
+    unsigned w = static_cast<unsigned>(width);
+    return ema4j_host::exchange("__shfl_sync", var, (lane & ~(w - 1)) + (static_cast<unsigned>(src_lane) & (w - 1)));
+}
+
+template <typename T>
+inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+    unsigned lane = ema4j_host::lane("__shfl_up_sync", mask, width);
+    unsigned w = static_cast<unsigned>(width);
+    return ema4j_host::exchange("__shfl_up_sync", var, (lane & (w - 1)) >= delta ? lane - delta : lane);
+}
+
+template <typename T>
+inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+    unsigned lane = ema4j_host::lane("__shfl_down_sync", mask, width);
+    unsigned w = static_cast<unsigned>(width);
+    return ema4j_host::exchange("__shfl_down_sync", var, (lane & (w - 1)) + delta < w ? lane + delta : lane);
+}
+
+// Lanes may read earlier groups of `width` lanes but not later ones (they get their own value), as in CUDA.
+template <typename T>
+inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize) {
+    unsigned lane = ema4j_host::lane("__shfl_xor_sync", mask, width);
+    unsigned w = static_cast<unsigned>(width);
+    unsigned source = lane ^ static_cast<unsigned>(lane_mask);
+    return ema4j_host::exchange("__shfl_xor_sync", var, source < (lane / w + 1) * w ? source : lane);
+}
+
+// --- emulated launch ----------------------------------------------------------------------------------------------
+// Runs kernel(args...) once per (block, thread): blocks in order (x fastest), the threads of a block as described
+// at the top. Arguments are copied to every thread, as the GPU passes them by value. `name` labels the messages.
+template <typename Kernel, typename... Args>
+inline void ema_emulate_launch_named(const char* name, dim3 grid, dim3 block, Kernel kernel, Args... args) {
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0 || block.x == 0 || block.y == 0 || block.z == 0 ||
+        static_cast<unsigned long long>(block.x) * block.y * block.z > 1024) {
+        std::fprintf(stderr,
+                     "host emulation: kernel %s: invalid launch configuration grid (%u,%u,%u) block (%u,%u,%u)\n",
+                     name ? name : "(unnamed)", grid.x, grid.y, grid.z, block.x, block.y, block.z);
+        std::abort();
+    }
+    struct Closure {
+        Kernel kernel;
+        std::tuple<Args...> args;
+    };
+    const Closure closure{kernel, std::tuple<Args...>(args...)};
+    ema4j_host::run_grid(name, grid, block, [](const void* c) {
+        const Closure& call = *static_cast<const Closure*>(c);
+        std::apply(call.kernel, call.args);
+    }, &closure);
+}
+
+template <typename Kernel, typename... Args>
+inline void ema_emulate_launch(dim3 grid, dim3 block, Kernel kernel, Args... args) {
+    ema_emulate_launch_named(nullptr, grid, block, kernel, args...);
 }
