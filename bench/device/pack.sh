@@ -12,7 +12,7 @@ rm -rf target/lib
 mvn -B -q -Pbench -DskipTests package
 rm -rf .device
 mkdir -p .device/lib
-cp target/ema4j-*.jar target/lib/*.jar .device/lib/
+cp target/ema4j-[0-9]*.jar target/lib/*.jar .device/lib/  # not ema4j-cli.jar: a fat jar of the same classes
 # The GPU run trains nothing on the CPU: OpenBLAS's natives (20 MB) stay behind.
 rm -f .device/lib/openblas-*-linux-x86_64.jar .device/lib/javacpp-*-linux-x86_64.jar
 # Only the driver API's native library is loaded; the PTX compiler, NVRTC and runtime libraries stay behind.
@@ -41,3 +41,9 @@ $java -cp '.device/lib/*' org.junit.platform.console.ConsoleLauncher execute --d
 $java -cp '.device/lib/*' org.openjdk.jmh.Main 'CpuEmaBenchmark.ema$' -wi 0 -i 1 -r 1 -f 1 >target/pack-check/jmh.log
 $java -cp '.device/lib/*' dev.ema4j.bench.StateFileInterop target/pack-check/state.safetensors >/dev/null
 echo "packed: $(du -sh .device | cut -f1) in .device (modules: $modules)"
+# The device tool carries at most 64 MiB with the working tree.
+size_mib=$(du -sm .device | cut -f1)
+if [ "$size_mib" -gt 60 ]; then
+    echo "pack.sh: .device is $size_mib MiB; the device tool carries at most 64 MiB with the working tree" >&2
+    exit 1
+fi

@@ -14,6 +14,8 @@ import json
 
 import torch
 
+from torch_timing import timed
+
 
 def resnet50_sizes():
     sizes = []
@@ -38,22 +40,6 @@ def resnet50_sizes():
 
 SHAPES = {"flat25M": [25_000_000], "resnet50": resnet50_sizes(), "flat1G": [1_000_000_000]}
 BYTES = {"copy": 8, "ema": 12, "fusedK3": 28, "bf16": 10}
-
-
-def timed(fn, reps=10, warmup=3, repeats=5):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        torch.cuda.synchronize()
-        best = min(best, start.elapsed_time(end) / reps)
-    return best
 
 
 def run_shape(name, sizes):

@@ -19,10 +19,11 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
- * Runs the CPU or GPU EMA benchmarks or the CPU training-step benchmark and prints a Markdown table of time per update and bandwidth, with the
- * ratios against the baselines of the same run.
+ * Runs a group of benchmarks and prints a Markdown table with the ratios against the baselines of the same run:
+ * {@code cpu} and {@code gpu}, the EMA (time per update, bandwidth); {@code train}, the CPU training step;
+ * {@code gpu-train}, the CUDA training operations (fused SGD step, convolution) and training steps.
  *
- * <pre>{@code java -cp ... dev.ema4j.bench.BenchMain cpu|gpu|train [--quick] [--out table.md] [--json results.json]}</pre>
+ * <pre>{@code java -cp ... dev.ema4j.bench.BenchMain cpu|gpu|train|gpu-train [--quick] [--out table.md] [--json results.json]}</pre>
  */
 public final class BenchMain {
 
@@ -31,15 +32,23 @@ public final class BenchMain {
 
     public static void main(String[] args) throws RunnerException, IOException {
         List<String> a = new ArrayList<>(Arrays.asList(args));
-        if (a.isEmpty() || !List.of("cpu", "gpu", "train").contains(a.get(0))) {
-            System.err.println("usage: BenchMain cpu|gpu|train [--quick] [--out table.md] [--json results.json]");
-            System.exit(2);
+        String group = a.isEmpty() ? "" : a.get(0);
+        List<Class<?>> benchmarks = switch (group) {
+            case "cpu" -> List.of(CpuEmaBenchmark.class);
+            case "gpu" -> List.of(GpuEmaBenchmark.class);
+            case "train" -> List.of(TrainStepBenchmark.class);
+            case "gpu-train" -> List.of(GpuOpsBenchmark.class, GpuTrainBenchmark.class);
+            default -> {
+                System.err.println("usage: BenchMain cpu|gpu|train|gpu-train [--quick] [--out table.md]"
+                        + " [--json results.json]");
+                System.exit(2);
+                yield List.of();
+            }
+        };
+        ChainedOptionsBuilder options = new OptionsBuilder().shouldFailOnError(true);
+        for (Class<?> benchmark : benchmarks) {
+            options.include(benchmark.getName() + "\\.");
         }
-        boolean gpu = a.get(0).equals("gpu");
-        boolean train = a.get(0).equals("train");
-        Class<?> benchmark = gpu ? GpuEmaBenchmark.class : train ? TrainStepBenchmark.class : CpuEmaBenchmark.class;
-        ChainedOptionsBuilder options = new OptionsBuilder().include(benchmark.getName() + "\\.")
-                .shouldFailOnError(true);
         if (a.contains("--quick")) {
             options.warmupIterations(1).warmupTime(TimeValue.seconds(1)).measurementIterations(3)
                     .measurementTime(TimeValue.seconds(1));
@@ -49,7 +58,12 @@ public final class BenchMain {
             options.resultFormat(ResultFormatType.JSON).result(json);
         }
         Collection<RunResult> results = new Runner(options.build()).run();
-        String table = gpu ? gpuTable(results) : train ? trainTable(results) : cpuTable(results);
+        String table = switch (group) {
+            case "cpu" -> cpuTable(results);
+            case "gpu" -> gpuTable(results);
+            case "train" -> trainTable(results);
+            default -> gpuTrainTable(results);
+        };
         System.out.println(table);
         String out = option(a, "--out");
         if (out != null) {
@@ -120,6 +134,38 @@ public final class BenchMain {
                     String vs = copy == null ? "" : String.format("%.3f", gbs / gbPerSecond(8 * n, copy));
                     sb.append(String.format("| %s | %s | %.4f | %.1f | %s |%n", shape, m, t, gbs, vs));
                 }
+            }
+        }
+        return sb.toString();
+    }
+
+    static String gpuTrainTable(Collection<RunResult> results) {
+        Map<String, Double> ms = scores(results);
+        StringBuilder sb = new StringBuilder("| benchmark | ms | throughput | vs bandwidth floor at the copy's GB/s |\n"
+                + "|---|---:|---:|---:|\n");
+        Double copy = ms.get("copy");
+        for (String m : List.of("copy", "sgd", "sgdEma1", "sgdEma3")) {
+            Double t = ms.get(m);
+            if (t != null) {
+                double gbs = gbPerSecond((double) GpuOpsBenchmark.BYTES_PER_PARAM.get(m) * GpuOpsBenchmark.N, t);
+                String floor = copy == null ? "" : String.format("%.3f",
+                        gbs / gbPerSecond(8.0 * GpuOpsBenchmark.N, copy));
+                sb.append(String.format("| %s (2.5e7 fp32 params) | %.4f | %.1f GB/s | %s |%n", m, t, gbs, floor));
+            }
+        }
+        for (String m : List.of("convForward", "convBackward")) {
+            Double t = ms.get(m);
+            if (t != null) {
+                double flops = GpuOpsBenchmark.CONV_FLOPS * (m.equals("convBackward") ? 2 : 1);
+                sb.append(String.format("| %s %s -> %d ch, 3x3 | %.4f | %.0f GFLOP/s | |%n", m,
+                        GpuOpsBenchmark.CONV_INPUT, GpuOpsBenchmark.CONV_K, t, flops / (t * 1e6)));
+            }
+        }
+        for (RunResult r : results) {
+            if (r.getParams().getBenchmark().endsWith(".trainStep")) {
+                double t = r.getPrimaryResult().getScore();
+                sb.append(String.format("| train step %s, batch %d (fwd, loss, bwd, SGD+EMA) | %.3f | %.0f images/s | |%n",
+                        r.getParams().getParam("model"), GpuTrainBenchmark.BATCH, t, GpuTrainBenchmark.BATCH / t * 1000));
             }
         }
         return sb.toString();

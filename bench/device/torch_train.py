@@ -1,0 +1,156 @@
+"""PyTorch eager baselines for the GPU training benchmarks (GpuOpsBenchmark, GpuTrainBenchmark), same shapes:
+
+  copy      dst.copy_(src), 2.5e7 fp32                                        (8 bytes per parameter)
+  sgd       torch.optim.SGD(momentum 0.9, nesterov, weight decay 5e-4), 2.5e7 (20 bytes nominal), foreach and fused
+  sgdEma1   the SGD step, then torch._foreach_lerp_ into one EMA            (28 bytes nominal)
+  sgdEma3   the SGD step, then three EMAs                                     (44 bytes nominal)
+  convForward / convBackward   3x3 conv, input (128, 32, 28, 28) -> 32 channels, padding 1, fp32 (TF32 off: ema4j
+            computes in fp32; cuDNN picks its algorithm by its heuristics, cudnn.benchmark off as by default)
+  trainStep SmallCnn(16) and ResNet-20 (width 16) at batch 128 on 1x28x28 inputs: forward, cross-entropy,
+            loss.item(), backward, SGD step, EMA update (_foreach_lerp_), as in ema4j's models
+Timing: CUDA events, mean of 10 back-to-back operations after warm-up, best of 5 (train steps: 50 steps). Writes
+JSON to --out.
+"""
+import argparse
+import json
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from torch_timing import timed
+
+N = 25_000_000
+BYTES = {"copy": 8, "sgd": 20, "sgdEma1": 28, "sgdEma3": 44}
+
+
+def optimizer_rows():
+    rows = []
+    p = torch.randn(N, device="cuda", requires_grad=True)
+    p.grad = torch.randn(N, device="cuda")
+    copy = torch.empty_like(p)
+    rows.append({"op": "copy", "ms": timed(lambda: copy.copy_(p.detach()))})
+    emas = [p.detach().clone() for _ in range(3)]
+    for impl in ["foreach", "fused"]:
+        try:
+            opt = torch.optim.SGD([p], lr=1e-6, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                                  **{impl: True})
+        except (TypeError, RuntimeError) as e:
+            print(f"SGD {impl}: {e}")
+            continue
+        suffix = "" if impl == "foreach" else " (fused=True)"
+        rows.append({"op": "sgd" + suffix, "ms": timed(opt.step)})
+
+        def sgd_ema(k):
+            def step():
+                opt.step()
+                for e in emas[:k]:
+                    torch._foreach_lerp_([e], [p.detach()], 1 - 0.999)
+            return step
+
+        rows.append({"op": "sgdEma1" + suffix, "ms": timed(sgd_ema(1))})
+        rows.append({"op": "sgdEma3" + suffix, "ms": timed(sgd_ema(3))})
+    for r in rows:
+        r["gbps"] = BYTES[r["op"].split(" ")[0]] * N / (r["ms"] * 1e6)
+    return rows
+
+
+def conv_rows():
+    x = torch.randn(128, 32, 28, 28, device="cuda", requires_grad=True)
+    w = torch.randn(32, 32, 3, 3, device="cuda", requires_grad=True)
+    flops = 2.0 * x.numel() * 32 * 9
+    rows = [{"op": "convForward", "ms": timed(lambda: F.conv2d(x, w, padding=1))}]
+    y = F.conv2d(x, w, padding=1)
+    dy = torch.randn_like(y)
+
+    def backward():
+        torch.autograd.grad(y, (x, w), dy, retain_graph=True)
+
+    rows.append({"op": "convBackward", "ms": timed(backward)})
+    rows[0]["gflops"] = flops / (rows[0]["ms"] * 1e6)
+    rows[1]["gflops"] = 2 * flops / (rows[1]["ms"] * 1e6)
+    return rows
+
+
+def small_cnn(w=16, classes=10):
+    def block(i, o):
+        return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+
+    return nn.Sequential(*block(1, w), *block(w, w), nn.MaxPool2d(2), *block(w, 2 * w), *block(2 * w, 2 * w),
+                         nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, classes))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, i, o, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(i, o, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(o)
+        self.conv2 = nn.Conv2d(o, o, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(o)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or i != o:
+            self.shortcut = nn.Sequential(nn.Conv2d(i, o, 1, stride, bias=False), nn.BatchNorm2d(o))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def resnet(depth=20, w=16, classes=10):
+    n = (depth - 2) // 6
+    layers = [nn.Conv2d(1, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+    i = w
+    for stage in range(3):
+        o = w << stage
+        for b in range(n):
+            layers.append(BasicBlock(i, o, 2 if b == 0 and stage > 0 else 1))
+            i = o
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(i, classes)]
+    return nn.Sequential(*layers)
+
+
+def train_rows(batch=128, steps=50):
+    rows = []
+    for name, model in [("smallCnn16", small_cnn()), ("resnet20", resnet())]:
+        model = model.cuda()
+        params = list(model.parameters())
+        emas = [p.detach().clone() for p in params]
+        opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        xs = [torch.randn(batch, 1, 28, 28, device="cuda") for _ in range(8)]
+        ys = [torch.randint(0, 10, (batch,), device="cuda") for _ in range(8)]
+        state = {"i": 0}
+
+        def step():
+            i = state["i"] % 8
+            state["i"] += 1
+            loss = F.cross_entropy(model(xs[i]), ys[i])
+            loss.item()
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(emas, [p.detach() for p in params], 1 - 0.999)
+
+        ms = timed(step, reps=steps, warmup=10, repeats=3)
+        rows.append({"op": "trainStep", "model": name, "ms": ms, "images_per_s": batch / ms * 1000})
+        del model, opt, emas
+        torch.cuda.empty_cache()
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    rows = optimizer_rows() + conv_rows() + train_rows()
+    for r in rows:
+        print(json.dumps(r), flush=True)
+    info = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0), "rows": rows}
+    with open(args.out, "w") as f:
+        json.dump(info, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
