@@ -21,7 +21,10 @@
 
 #include "tiled_gemm.cuh"
 
-namespace {
+// A named namespace, not an anonymous one: the __shared__ tiles of gemm_tile<...> instantiated with types of an
+// anonymous namespace get a symbol with a hash of the source path (_INTERNAL_<hash>), and the PTX would differ
+// between checkouts (native/build-ptx.sh --check).
+namespace conv_operands {
 
 // The geometry of one convolution (44 bytes, mirrored by dev.ema4j.backend.cuda.CudaNnOps).
 struct ConvShape {
@@ -147,7 +150,9 @@ struct StoreSlice {
     }
 };
 
-}  // namespace
+}  // namespace conv_operands
+
+using namespace conv_operands;
 
 // y <- conv(x, w) + bias. bias may be null. Grid (ceil(N*P*Q / 64), ceil(K / 64)), block 256.
 extern "C" __global__ void conv2d_forward_f32(const float* x, const float* w, const float* bias, float* y,

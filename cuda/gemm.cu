@@ -14,7 +14,10 @@
 
 #include "tiled_gemm.cuh"
 
-namespace {
+// A named namespace, not an anonymous one: the __shared__ tiles of gemm_tile<...> instantiated with types of an
+// anonymous namespace get a symbol with a hash of the source path (_INTERNAL_<hash>), and the PTX would differ
+// between checkouts (native/build-ptx.sh --check).
+namespace gemm_operands {
 
 // A row-major matrix read as (row, depth) = m[row * depth_count + depth]: contiguous along the depth.
 struct RowsByDepth {
@@ -39,7 +42,9 @@ struct StoreRows {
     __device__ void operator()(int m, int n, float v) const { out[m * cols + n] = bias != nullptr ? v + bias[n] : v; }
 };
 
-}  // namespace
+}  // namespace gemm_operands
+
+using namespace gemm_operands;
 
 // y <- x w^T + b; b may be null. Grid (ceil(O / 64), ceil(N / 64)), block 256.
 extern "C" __global__ void linear_forward_f32(const float* x, const float* w, const float* b, float* y, int n,
