@@ -22,8 +22,9 @@
 // pages; reads out of bounds are not caught, but read NaN.
 //
 // Modules: cuModuleLoadData takes PTX text whose first line is ema4j's stamp, "// ema4j-ptx-source: cuda/<name>.cu
-// sha256=<hex>" (native/build-ptx.sh), loads modules/<name>.so and checks that every .entry of the PTX is a kernel
-// of the module with the same parameter sizes. Launches check what the driver checks (block and grid limits) and
+// sha256=<hex>" (native/build-ptx.sh), loads modules/<name>.so, refuses it (CUDA_ERROR_INVALID_IMAGE) unless it was
+// built from the same source hash, and checks that every .entry of the PTX is a kernel of the module with the same
+// parameter sizes. Launches check what the driver checks (block and grid limits) and
 // run the kernel synchronously.
 //
 // Calls JCuda references but the emulator does not implement are generated stubs (native/build-emulator.sh) that
@@ -369,11 +370,14 @@ const Ema4jModule* emulated_module(Driver& d, const std::string& source, const s
                    path.c_str(), source.c_str());
             return nullptr;
         }
-        if (sha256 != m->sha256) {
-            report("warning: the PTX of %s was built from sha256 %s, the emulated module from %s; the emulator runs "
-                   "the module (rebuild the PTX with native/build-ptx.sh)", source.c_str(), sha256.c_str(), m->sha256);
-        }
         it = d.emulated.emplace(name, m).first;
+    }
+    // Running another source than the PTX's would test the wrong kernels: refuse, as a driver refuses a bad image.
+    if (sha256 != it->second->sha256) {
+        report("the PTX of %s was built from sha256 %s, the emulated module from %s (rebuild the PTX with "
+               "native/build-ptx.sh, or the emulator with native/build-emulator.sh)", source.c_str(), sha256.c_str(),
+               it->second->sha256);
+        return nullptr;
     }
     return it->second;
 }

@@ -161,6 +161,11 @@ int main() {
     expect_result(cuModuleLoadData(&module, "// not ema4j's PTX\n"), CUDA_ERROR_INVALID_IMAGE,
                   "cuModuleLoadData without a stamp");
     const std::string ptx = read_file("src/main/resources/dev/ema4j/cuda/ema.ptx");
+    std::string stale = ptx;
+    const std::size_t hash = stale.find("sha256=") + 7;
+    stale[hash] = stale[hash] == '0' ? '1' : '0';
+    expect_result(cuModuleLoadData(&module, stale.c_str()), CUDA_ERROR_INVALID_IMAGE,
+                  "cuModuleLoadData of PTX built from another source than the emulated module");
     expect_result(cuModuleLoadData(&module, ptx.c_str()), CUDA_SUCCESS, "cuModuleLoadData(ema.ptx)");
     CUfunction f = nullptr;
     expect_result(cuModuleGetFunction(&f, module, "no_such_kernel"), CUDA_ERROR_NOT_FOUND, "an unknown kernel");
