@@ -13,8 +13,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * The demo: SmallCnn(16) on Fashion-MNIST, clean and with 40% symmetric label noise, trained with SGD while three
@@ -24,6 +26,9 @@ import picocli.CommandLine.Option;
         description = "Train a small CNN on Fashion-MNIST (clean, and with 40% label noise) with SGD and EMAs of its "
                 + "weights, then compare the last iterate with the best EMA (a few minutes on two CPU cores).")
 final class DemoCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "results/demo",
             description = "output directory (default: ${DEFAULT-VALUE})")
@@ -73,7 +78,7 @@ final class DemoCommand implements Callable<Integer> {
             System.out.printf("| %s | best EMA (decay %s, epoch %d, chosen on validation) | %.4f | %.4f | %.4f |%n",
                     data0, spec.decays().get(k), bestEpoch.epoch() + 1, ema.accuracy(), ema.nll(), ema.eceEqualWidth());
         }
-        Path report = StudyReport.write(dir, List.of("demo"), s, 1, ReproduceCommand.commandLine());
+        Path report = StudyReport.write(dir, List.of("demo"), s, 1, ReproduceCommand.commandLine(spec));
         System.out.println();
         System.out.println("report: " + report);
         return 0;

@@ -11,9 +11,11 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /**
  * Runs the cells of one experiment or of all, then writes the report. Each cell is an independent training run
@@ -25,6 +27,9 @@ import picocli.CommandLine.Parameters;
                 + "under OUT/cells, then write OUT/report.md with plots, CSV and JSON.",
                 "Experiments: dynamics, bn, noise, consistency, calibration, transfer, lr, or all."})
 final class ReproduceCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "EXPERIMENT", description = "an experiment or all")
     String experiment;
@@ -70,7 +75,7 @@ final class ReproduceCommand implements Callable<Integer> {
                     new CellProgress(common.quiet, System.out));
         }
         if (cell == null) {
-            Path report = StudyReport.write(dir, experiments, s, seeds, commandLine());
+            Path report = StudyReport.write(dir, experiments, s, seeds, commandLine(spec));
             System.out.println("report: " + report);
         }
         return 0;
@@ -96,7 +101,8 @@ final class ReproduceCommand implements Callable<Integer> {
         return List.of(name);
     }
 
-    static String commandLine() {
-        return "ema4j " + String.join(" ", ProcessHandle.current().info().arguments().map(List::of).orElse(List.of()));
+    /** The command as the user typed it (the program's arguments, without the JVM's), for the report. */
+    static String commandLine(CommandSpec spec) {
+        return "ema4j " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
     }
 }
