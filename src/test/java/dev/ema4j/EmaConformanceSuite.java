@@ -19,6 +19,7 @@ import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -649,6 +650,21 @@ abstract class EmaConformanceSuite {
         assertMessage(IllegalArgumentException.class, () -> backend.write(new float[1], 0, half, 0, 1),
                 "host copies need F32");
         assertSame(backend, half.backend());
+    }
+
+    @Test
+    void largeHostCopiesArriveWhole() {
+        int n = (1 << 24) + 1029;  // more than one 64 MiB staging piece of the CUDA backend, at an odd offset
+        float[] src = new float[n + 3];
+        for (int i = 0; i < src.length; i++) {
+            src[i] = i * 0.5f - 7;
+        }
+        DeviceBuffer b = backend.allocate(DType.F32, n + 1);
+        backend.write(src, 3, b, 1, n);
+        float[] out = new float[n];
+        backend.read(b, 1, out, 0, n);
+        assertBits(Arrays.copyOfRange(src, 3, n + 3), out, "a copy of " + n + " floats");
+        b.close();
     }
 
     @Test

@@ -476,6 +476,29 @@ abstract class NnConformanceSuite {
         }
     }
 
+    @ParameterizedTest(name = "{0} elements, shifted by {1}")
+    @MethodSource("overlappingCopies")
+    void copyBetweenOverlappingViewsOfOneBufferMovesTheValues(int n, int shift) {
+        float[] values = specials(new Random(n * 31L + shift), n + Math.abs(shift));
+        float[] expected = values.clone();
+        int from = shift > 0 ? 0 : -shift;
+        int to = shift > 0 ? shift : 0;
+        System.arraycopy(values, from, expected, to, n);  // memmove semantics
+        try (DeviceBuffer b = backend.allocate(DType.F32, values.length)) {
+            backend.write(values, 0, b, 0, values.length);
+            Shape s = new Shape(1, 1, n, 1);
+            ops.copy(new Tensor(b, from, s), new Tensor(b, to, s));
+            float[] got = new float[values.length];
+            backend.read(b, 0, got, 0, got.length);
+            Expect.bits("copy shifted by " + shift, expected, got, new Shape(1, 1, values.length, 1));
+        }
+    }
+
+    static Stream<Arguments> overlappingCopies() {
+        return Stream.of(Arguments.of(1, 1), Arguments.of(1000, 3), Arguments.of(1000, -3), Arguments.of(4099, 1),
+                Arguments.of(4099, -4096));
+    }
+
     // --- pooling -------------------------------------------------------------------------------------------------
 
     /** A max-pooling case; {@code ties} draws small integers and signed zeros, so windows hold equal maxima. */

@@ -26,6 +26,7 @@ final class CublasGemm implements AutoCloseable {
     private static final Pointer ZERO = Pointer.to(new float[] {0f});
 
     private final cublasHandle handle;
+    private boolean closed;
 
     private CublasGemm(cublasHandle handle) {
         this.handle = handle;
@@ -72,8 +73,12 @@ final class CublasGemm implements AutoCloseable {
         return CudaBackend.pointerAt(address);
     }
 
+    /** Destroys the handle; later calls do nothing. */
     @Override
     public void close() {
-        cublasDestroy(handle);
+        if (!closed) {
+            closed = true;
+            cublasDestroy(handle);
+        }
     }
 }

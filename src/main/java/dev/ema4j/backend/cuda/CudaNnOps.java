@@ -84,15 +84,14 @@ final class CudaNnOps implements NnOps, AutoCloseable {
             try {
                 blas = CublasGemm.open(backend.stream());
                 String mismatch = selfCheck(blas);
-                if (mismatch == null) {
-                    reason = "cuBLAS";
-                } else {
-                    blas.close();
-                    blas = null;
-                    reason = "ema4j tiled SGEMM (cuBLAS disagreed with it at start-up: " + mismatch + ")";
-                }
-            } catch (IllegalStateException e) {
-                reason = "ema4j tiled SGEMM (" + e.getMessage() + ")";
+                reason = mismatch == null ? "cuBLAS"
+                        : "ema4j tiled SGEMM (cuBLAS disagreed with it at start-up: " + mismatch + ")";
+            } catch (RuntimeException e) {  // cuBLAS missing, or failing on this GPU (CudaException)
+                reason = "ema4j tiled SGEMM (cuBLAS failed at start-up: " + e + ")";
+            }
+            if (blas != null && !reason.equals("cuBLAS")) {
+                blas.close();
+                blas = null;
             }
         }
         cublas = blas;
@@ -265,9 +264,20 @@ final class CudaNnOps implements NnOps, AutoCloseable {
         NnChecks.sameShape("dst", dst, "src", src);
         long from = address(src);
         long to = address(dst);
-        if (src.size() > 0) {
-            cuMemcpyDtoDAsync(CudaBackend.pointerAt(to), CudaBackend.pointerAt(from), 4L * src.size(),
-                    backend.stream());
+        long bytes = 4L * src.size();
+        if (bytes == 0 || from == to) {
+            return;
+        }
+        if (Math.abs(to - from) < bytes) {  // overlapping ranges: undefined for cuMemcpy, so through scratch
+            CudaMemory scratch = backend.allocateMemory(bytes);
+            try {
+                cuMemcpyDtoDAsync(scratch.at(0), CudaBackend.pointerAt(from), bytes, backend.stream());
+                cuMemcpyDtoDAsync(CudaBackend.pointerAt(to), scratch.at(0), bytes, backend.stream());
+            } finally {
+                backend.free(scratch);  // synchronizes the stream first
+            }
+        } else {
+            cuMemcpyDtoDAsync(CudaBackend.pointerAt(to), CudaBackend.pointerAt(from), bytes, backend.stream());
         }
     }
 
@@ -340,7 +350,7 @@ final class CudaNnOps implements NnOps, AutoCloseable {
         if (n == 0 || out == 0) {
             return;
         }
-        if (blas == null) {
+        if (blas == null || in == 0) {  // cuBLAS refuses a leading dimension of 0
             backend.launch(k.linearForward(), tiles(out), tiles(n), 1, BLOCK, x, w, b, y, n, in, out);
         } else {
             blas.forward(x, w, y, n, in, out);
@@ -537,11 +547,13 @@ final class CudaNnOps implements NnOps, AutoCloseable {
         return workspace.address();
     }
 
+    /** New memory of {@code bytes}, then {@code old} freed: if the allocation fails, old is still valid. */
     private CudaMemory regrow(CudaMemory old, long bytes) {
+        CudaMemory grown = backend.allocateMemory(bytes);
         if (old != null) {
             backend.free(old);
         }
-        return backend.allocateMemory(bytes);
+        return grown;
     }
 
     private static int tiles(int n) {

@@ -23,6 +23,9 @@ import jcuda.driver.CUstream;
  */
 final class HostStaging implements AutoCloseable {
 
+    /** The largest piece one slot holds: 16 Mi values, 64 MiB of pinned memory. */
+    static final int MAX_PIECE_FLOATS = 1 << 24;
+
     private final Slot[] slots = {new Slot(), new Slot()};
     private int next;
 
@@ -33,18 +36,29 @@ final class HostStaging implements AutoCloseable {
         CUevent copied;
     }
 
-    /** Copies {@code src[offset, offset + length)} to {@code dst}, in stream order; src may change after the call. */
+    /**
+     * Copies {@code src[offset, offset + length)} to {@code dst}, in stream order; src may change after the call.
+     * Large copies go in pieces of {@link #MAX_PIECE_FLOATS}, alternating slots, so a slot stays small.
+     */
     void copy(float[] src, int offset, int length, CUdeviceptr dst, CUstream stream) {
-        Slot slot = slot(4L * length);
-        slot.memory.getByteBuffer(0, 4L * length).order(ByteOrder.nativeOrder()).asFloatBuffer().put(src, offset, length);
-        send(slot, dst, 4L * length, stream);
+        for (int done = 0; done < length; done += MAX_PIECE_FLOATS) {
+            int piece = Math.min(MAX_PIECE_FLOATS, length - done);
+            Slot slot = slot(4L * piece);
+            slot.memory.getByteBuffer(0, 4L * piece).order(ByteOrder.nativeOrder()).asFloatBuffer()
+                    .put(src, offset + done, piece);
+            send(slot, dst.withByteOffset(4L * done), 4L * piece, stream);
+        }
     }
 
     /** Copies {@code src} to {@code dst}, in stream order; src may change after the call. */
     void copy(int[] src, CUdeviceptr dst, CUstream stream) {
-        Slot slot = slot(4L * src.length);
-        slot.memory.getByteBuffer(0, 4L * src.length).order(ByteOrder.nativeOrder()).asIntBuffer().put(src);
-        send(slot, dst, 4L * src.length, stream);
+        for (int done = 0; done < src.length; done += MAX_PIECE_FLOATS) {
+            int piece = Math.min(MAX_PIECE_FLOATS, src.length - done);
+            Slot slot = slot(4L * piece);
+            slot.memory.getByteBuffer(0, 4L * piece).order(ByteOrder.nativeOrder()).asIntBuffer()
+                    .put(src, done, piece);
+            send(slot, dst.withByteOffset(4L * done), 4L * piece, stream);
+        }
     }
 
     /** The next slot, once its previous copy is done, with room for {@code bytes}. */
