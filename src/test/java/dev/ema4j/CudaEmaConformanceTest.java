@@ -1,5 +1,6 @@
 package dev.ema4j;
 
+import static dev.ema4j.ExceptionAssertions.assertMessage;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;

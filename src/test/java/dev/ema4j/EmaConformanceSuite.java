@@ -1,5 +1,6 @@
 package dev.ema4j;
 
+import static dev.ema4j.ExceptionAssertions.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -798,12 +799,5 @@ abstract class EmaConformanceSuite {
                         + Integer.toHexString(e) + "), got " + actual[i] + " (0x" + Integer.toHexString(a) + ")");
             }
         }
-    }
-
-    static <T extends Throwable> void assertMessage(Class<T> type, org.junit.jupiter.api.function.Executable call,
-                                                    String fragment) {
-        T e = assertThrows(type, call);
-        assertTrue(e.getMessage() != null && e.getMessage().contains(fragment),
-                "message \"" + e.getMessage() + "\" should contain \"" + fragment + "\"");
     }
 }

@@ -42,7 +42,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Scale s = ReproduceCommand.scale(scale);
+        Scale s = StudyOptions.scale(scale);
         Path dir = CommonOptions.writableOutput(out);
         Path data = dataOrInstall();
         List<RunSpec> runs = StudyPlan.runs(List.of("demo"), s, 1);

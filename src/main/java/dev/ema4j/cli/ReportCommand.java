@@ -1,6 +1,5 @@
 package dev.ema4j.cli;
 
-import dev.ema4j.study.Scale;
 import dev.ema4j.study.report.StudyReport;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -8,7 +7,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
@@ -24,25 +23,19 @@ final class ReportCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "EXPERIMENT", defaultValue = "all", description = "an experiment or all")
     String experiment;
 
-    @Option(names = "--scale", defaultValue = "quick", description = "quick or full (default: ${DEFAULT-VALUE})")
-    String scale;
-
-    @Option(names = "--seeds", defaultValue = "3", description = "seeds of the cosine runs (default: ${DEFAULT-VALUE})")
-    int seeds;
-
-    @Option(names = "--out", paramLabel = "DIR", description = "the study's directory (default: results/<scale>)")
-    Path out;
+    @Mixin
+    StudyOptions study;
 
     @Override
     public Integer call() throws Exception {
-        Scale s = ReproduceCommand.scale(scale);
         List<String> experiments = ReproduceCommand.experiments(experiment);
-        Path dir = out != null ? out : Path.of("results", s.name().toLowerCase());
+        Path dir = study.dir();
         if (!Files.isDirectory(dir.resolve("cells"))) {
             throw new IllegalArgumentException(dir + " holds no cells/ directory: run `ema4j reproduce` first");
         }
         CommonOptions.writableOutput(dir);
-        System.out.println("report: " + StudyReport.write(dir, experiments, s, seeds, ReproduceCommand.commandLine(spec)));
+        System.out.println("report: " + StudyReport.write(dir, experiments, study.scale(), study.seeds,
+                ReproduceCommand.commandLine(spec)));
         return 0;
     }
 }

@@ -34,14 +34,8 @@ final class ReproduceCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "EXPERIMENT", description = "an experiment or all")
     String experiment;
 
-    @Option(names = "--scale", defaultValue = "quick", description = "quick or full (default: ${DEFAULT-VALUE})")
-    String scale;
-
-    @Option(names = "--seeds", defaultValue = "3", description = "seeds of the cosine runs (default: ${DEFAULT-VALUE})")
-    int seeds;
-
-    @Option(names = "--out", paramLabel = "DIR", description = "output directory (default: results/<scale>)")
-    Path out;
+    @Mixin
+    StudyOptions study;
 
     @Option(names = "--cell", paramLabel = "KEY", description = "run only this cell (no report); see --list-cells")
     String cell;
@@ -54,9 +48,9 @@ final class ReproduceCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Scale s = scale(scale);
+        Scale s = study.scale();
         List<String> experiments = experiments(experiment);
-        List<RunSpec> runs = StudyPlan.runs(experiments, s, seeds);
+        List<RunSpec> runs = StudyPlan.runs(experiments, s, study.seeds);
         if (listCells) {
             runs.forEach(r -> System.out.println(r.key()));
             return 0;
@@ -65,35 +59,26 @@ final class ReproduceCommand implements Callable<Integer> {
             runs = runs.stream().filter(r -> r.key().equals(cell)).toList();
             if (runs.isEmpty()) {
                 throw new IllegalArgumentException("--cell " + cell + " is not a cell of " + experiment + " at "
-                        + scale + " scale; --list-cells lists them");
+                        + study.scale + " scale; --list-cells lists them");
             }
         }
-        Path dir = CommonOptions.writableOutput(out != null ? out : Path.of("results", s.name().toLowerCase()));
+        Path dir = CommonOptions.writableOutput(study.dir());
         Path data = common.checkedData();
         try (Backend backend = common.openBackend()) {
             StudyRunner.runMissing(runs, dir.resolve("cells"), new CellRunner(data, backend),
                     new CellProgress(common.quiet, System.out));
         }
         if (cell == null) {
-            Path report = StudyReport.write(dir, experiments, s, seeds, commandLine(spec));
+            Path report = StudyReport.write(dir, experiments, s, study.seeds, commandLine(spec));
             System.out.println("report: " + report);
         }
         return 0;
-    }
-
-    static Scale scale(String name) {
-        return switch (name) {
-            case "quick" -> Scale.QUICK;
-            case "full" -> Scale.FULL;
-            default -> throw new IllegalArgumentException("--scale is \"" + name + "\"; must be quick or full");
-        };
     }
 
     static List<String> experiments(String name) {
         if (name.equals("all")) {
             return StudyPlan.EXPERIMENTS;
         }
-        StudyPlan.groups(name);
         if (!StudyPlan.EXPERIMENTS.contains(name)) {
             throw new IllegalArgumentException("unknown experiment \"" + name + "\"; choose one of "
                     + StudyPlan.EXPERIMENTS + " or all");

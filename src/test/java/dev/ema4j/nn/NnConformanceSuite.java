@@ -1,5 +1,6 @@
 package dev.ema4j.nn;
 
+import static dev.ema4j.ExceptionAssertions.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -26,7 +27,6 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -1435,12 +1435,6 @@ abstract class NnConformanceSuite {
         float[] v = new float[t.size()];
         backend.read(t.buffer(), t.offset(), v, 0, v.length);
         return v;
-    }
-
-    static <T extends Throwable> void assertMessage(Class<T> type, Executable call, String fragment) {
-        T e = assertThrows(type, call);
-        assertTrue(e.getMessage() != null && e.getMessage().contains(fragment),
-                "message \"" + e.getMessage() + "\" should contain \"" + fragment + "\"");
     }
 
     /** Device buffers of a test, freed together. */

@@ -8,6 +8,7 @@ import static jcuda.driver.JCudaDriver.cuMemFreeHost;
 import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -41,22 +42,25 @@ final class HostStaging implements AutoCloseable {
      * Large copies go in pieces of {@link #MAX_PIECE_FLOATS}, alternating slots, so a slot stays small.
      */
     void copy(float[] src, int offset, int length, CUdeviceptr dst, CUstream stream) {
-        for (int done = 0; done < length; done += MAX_PIECE_FLOATS) {
-            int piece = Math.min(MAX_PIECE_FLOATS, length - done);
-            Slot slot = slot(4L * piece);
-            slot.memory.getByteBuffer(0, 4L * piece).order(ByteOrder.nativeOrder()).asFloatBuffer()
-                    .put(src, offset + done, piece);
-            send(slot, dst.withByteOffset(4L * done), 4L * piece, stream);
-        }
+        inPieces(length, dst, stream, (slot, from, count) -> slot.asFloatBuffer().put(src, offset + from, count));
     }
 
     /** Copies {@code src} to {@code dst}, in stream order; src may change after the call. */
     void copy(int[] src, CUdeviceptr dst, CUstream stream) {
-        for (int done = 0; done < src.length; done += MAX_PIECE_FLOATS) {
-            int piece = Math.min(MAX_PIECE_FLOATS, src.length - done);
+        inPieces(src.length, dst, stream, (slot, from, count) -> slot.asIntBuffer().put(src, from, count));
+    }
+
+    /** Puts {@code count} 4-byte values of the source, from index {@code from}, into a slot. */
+    @FunctionalInterface
+    private interface Fill {
+        void into(ByteBuffer slot, int from, int count);
+    }
+
+    private void inPieces(int length, CUdeviceptr dst, CUstream stream, Fill fill) {
+        for (int done = 0; done < length; done += MAX_PIECE_FLOATS) {
+            int piece = Math.min(MAX_PIECE_FLOATS, length - done);
             Slot slot = slot(4L * piece);
-            slot.memory.getByteBuffer(0, 4L * piece).order(ByteOrder.nativeOrder()).asIntBuffer()
-                    .put(src, done, piece);
+            fill.into(slot.memory.getByteBuffer(0, 4L * piece).order(ByteOrder.nativeOrder()), done, piece);
             send(slot, dst.withByteOffset(4L * done), 4L * piece, stream);
         }
     }

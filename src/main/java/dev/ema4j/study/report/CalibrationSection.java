@@ -107,7 +107,7 @@ final class CalibrationSection implements Section {
         return z;
     }
 
-    private static double ece(float[] probs, Cell.Prediction test, Binning binning) {
+    static double ece(float[] probs, Cell.Prediction test, Binning binning) {
         int bins = binning == Binning.EQUAL_MASS ? Calibration.PAPER_EQUAL_MASS_BINS
                 : Calibration.COMMON_EQUAL_WIDTH_BINS;
         return Calibration.ece(probs, test.classes(), test.labels(), binning, bins);

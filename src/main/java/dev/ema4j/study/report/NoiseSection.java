@@ -3,6 +3,7 @@ package dev.ema4j.study.report;
 import static dev.ema4j.study.report.Cell.SGD;
 import static dev.ema4j.study.report.Cell.ema;
 
+import dev.ema4j.metrics.Binning;
 import dev.ema4j.study.CellResult.EpochRecord;
 import dev.ema4j.study.CellResult.VariantRecord;
 import dev.ema4j.study.report.Verdict.Outcome;
@@ -174,16 +175,17 @@ final class NoiseSection implements Section {
 
     /** ECE of SGD at the final epoch and of the EMA of the lowest validation NLL, as the calibration experiment. */
     private static void calibrationRow(Table t, String rate, Group g) throws IOException {
-        List<CalibrationSection.Ece> sgd = new ArrayList<>();
-        List<CalibrationSection.Ece> ema = new ArrayList<>();
+        List<Cell.Prediction> sgd = new ArrayList<>();
+        List<Cell.Prediction> ema = new ArrayList<>();
         for (Cell c : g.cells()) {
-            String e = ema(c.byValNll().k());
-            sgd.add(CalibrationSection.ece(c.prediction(SGD, "val", "final"), c.prediction(SGD, "test", "final")));
-            ema.add(CalibrationSection.ece(c.prediction(e, "val", "best_nll"), c.prediction(e, "test", "best_nll")));
+            sgd.add(c.prediction(SGD, "test", "final"));
+            ema.add(c.prediction(ema(c.byValNll().k()), "test", "best_nll"));
         }
-        t.row(rate, Stat.percent(sgd.stream().mapToDouble(CalibrationSection.Ece::mass).toArray()),
-                Stat.percent(ema.stream().mapToDouble(CalibrationSection.Ece::mass).toArray()),
-                Stat.percent(sgd.stream().mapToDouble(CalibrationSection.Ece::width).toArray()),
-                Stat.percent(ema.stream().mapToDouble(CalibrationSection.Ece::width).toArray()));
+        t.row(rate, ece(sgd, Binning.EQUAL_MASS), ece(ema, Binning.EQUAL_MASS), ece(sgd, Binning.EQUAL_WIDTH),
+                ece(ema, Binning.EQUAL_WIDTH));
+    }
+
+    private static Stat ece(List<Cell.Prediction> seeds, Binning binning) {
+        return Stat.percent(seeds.stream().mapToDouble(p -> CalibrationSection.ece(p.probs(), p, binning)).toArray());
     }
 }
