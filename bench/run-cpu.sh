@@ -18,8 +18,8 @@ done
 if [ -z "${keep:-}" ]; then
     unset OPENBLAS_CORETYPE
 fi
-mvn -B -q -Pbench -DskipTests package
-cp="target/ema4j-0.1.0-SNAPSHOT-tests.jar:target/ema4j-0.1.0-SNAPSHOT.jar:target/lib/*"
+mvn -B -q -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package -pl bench -am
+cp="bench/target/ema4j-bench-0.1.0-SNAPSHOT.jar:bench/target/lib/*"
 echo "OpenBLAS: $(java -cp "$cp" dev.ema4j.bench.BlasReport)"
 case "$what" in
     ema) exec java -cp "$cp" dev.ema4j.bench.BenchMain cpu "${args[@]}" ;;

@@ -16,7 +16,7 @@
 // ReLU is not fused here: ema4j's models follow every convolution by BatchNorm, which fuses it.
 //
 // Sizes are int: a tensor holds fewer than 2^31 elements (dev.ema4j.nn.Tensor).
-// Build: native/build-ptx.sh. Check: the NnOps conformance suite (src/test/.../nn), on the GPU or under the
+// Build: native/build-ptx.sh. Check: the NnOps conformance suite (src/train/src/test/.../nn), on the GPU or under the
 // driver emulator (native/emulated-cuda-tests.sh).
 
 #include "tiled_gemm.cuh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds PTX from every cuda/*.cu into src/main/resources/dev/ema4j/cuda/<name>.ptx.
+# Builds PTX from every cuda/*.cu into src/cuda/src/main/resources/dev/ema4j/backend/cuda/<name>.ptx.
 #
 # usage: native/build-ptx.sh [--check]
 #   (no argument)  rebuild the committed PTX files in place
@@ -19,7 +19,7 @@ cd "$ROOT"
 
 NVCC="${NVCC:-nvcc}"
 NVCC_FLAGS=(-ptx -arch=compute_75 -O3)   # no --use_fast_math: [lerp-fma] and the conversions must stay exact
-OUT_REL="src/main/resources/dev/ema4j/cuda"
+OUT_REL="src/cuda/src/main/resources/dev/ema4j/backend/cuda"
 
 die() { echo "build-ptx: error: $*" >&2; exit 1; }
 

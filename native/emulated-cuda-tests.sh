@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the CUDA test classes on a machine without a GPU, against the CUDA driver emulator: builds it
 # (native/build-emulator.sh), puts native/build/emulator first in LD_LIBRARY_PATH so that JCuda loads its
-# libcuda.so.1, and runs `mvn test` for Cuda*Test, BackendsTest and CrossBackendTrainingTest with -Dema4j.requireCuda=true (an unavailable
-# CUDA fails them instead of skipping them). The surefire JVM inherits the environment; the emulator's log
+# libcuda.so.1, and runs `mvn test` in the core, cuda and train modules for Cuda*Test, BackendsTest and
+# CrossBackendTrainingTest with -Dema4j.requireCuda=true (an unavailable CUDA fails them instead of skipping them). The surefire JVM inherits the environment; the emulator's log
 # (EMA4J_CUDA_EMULATOR_LOG) proves that it ran the tests, and lists the kernels they launched.
 #
 # usage: native/emulated-cuda-tests.sh [PATTERN]
@@ -34,7 +34,8 @@ echo
 echo "=== mvn test -Dtest='$tests' on the CUDA driver emulator"
 rc=0
 LD_LIBRARY_PATH="$ROOT/native/build/emulator${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" EMA4J_CUDA_EMULATOR_LOG="$log" \
-    "${mvn[@]}" -B -q -Dstyle.color=never test -Dtest="$tests" -Dsurefire.failIfNoSpecifiedTests=false \
+    "${mvn[@]}" -B -q -Dstyle.color=never test -pl src/core,src/cuda,src/train -Dtest="$tests" \
+    -Dsurefire.failIfNoSpecifiedTests=false \
     -Dema4j.requireCuda=true 2>&1 | tee "$console" || rc=$?
 
 # This run's reports: one line per test class, then the emulator's messages (on the JVM's stderr: in Maven's
@@ -43,7 +44,7 @@ reports=()
 outputs=("$console")
 while IFS= read -r f; do
     if [[ "$f" == */TEST-*.xml ]]; then reports+=("$f"); else outputs+=("$f"); fi
-done < <(find target/surefire-reports -newer "$marker" -type f 2>/dev/null | sort)
+done < <(find src/*/target/surefire-reports -newer "$marker" -type f 2>/dev/null | sort)
 count() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$2"; }  # attribute, <testsuite ...> line
 total=0
 echo

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Assembles every committed PTX (src/main/resources/dev/ema4j/cuda/*.ptx) with `ptxas -v` for sm_80 and sm_90 and
+# Assembles every committed PTX (src/cuda/src/main/resources/dev/ema4j/backend/cuda/*.ptx) with `ptxas -v` for sm_80 and sm_90 and
 # prints one row per (ptx, arch, kernel): registers, spill stores, spill loads (bytes) and stack frame (bytes).
 #
 # usage: native/ptxas-check.sh [--markdown FILE | FILE]
@@ -15,7 +15,7 @@ cd "$ROOT"
 
 PTXAS="${PTXAS:-ptxas}"
 read -r -a archs <<<"${ARCHS:-sm_80 sm_90}"
-PTX_REL="src/main/resources/dev/ema4j/cuda"
+PTX_REL="src/cuda/src/main/resources/dev/ema4j/backend/cuda"
 
 die() { echo "ptxas-check: error: $*" >&2; exit 1; }
 

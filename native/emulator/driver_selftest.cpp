@@ -160,7 +160,7 @@ int main() {
     CUmodule module = nullptr;
     expect_result(cuModuleLoadData(&module, "// not ema4j's PTX\n"), CUDA_ERROR_INVALID_IMAGE,
                   "cuModuleLoadData without a stamp");
-    const std::string ptx = read_file("src/main/resources/dev/ema4j/cuda/ema.ptx");
+    const std::string ptx = read_file("src/cuda/src/main/resources/dev/ema4j/backend/cuda/ema.ptx");
     std::string stale = ptx;
     const std::size_t hash = stale.find("sha256=") + 7;
     stale[hash] = stale[hash] == '0' ? '1' : '0';

@@ -1,6 +1,5 @@
 package dev.ema4j.bench;
 
-import dev.ema4j.backend.cpu.CpuEmaBenchmark;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -94,7 +93,7 @@ public final class BenchMain {
     static String cpuTable(Collection<RunResult> results) {
         Map<String, Double> ms = scores(results);
         StringBuilder sb = new StringBuilder("| benchmark (64 Mi fp32 params) | ms/update | GB/s |\n|---|---:|---:|\n");
-        for (String m : List.of("ema", "emaGuarded", "fusedK3", "threeSingles", "addBaseline", "lerpLoop",
+        for (String m : List.of("ema", "emaGuarded", "fusedK3", "threeSingles", "addBaseline",
                 "naiveSingleThread", "sgdThenEma", "sgdEmaFused")) {
             if (ms.containsKey(m)) {
                 double bytes = (double) CpuEmaBenchmark.BYTES_PER_PARAM.get(m) * CpuEmaBenchmark.N;

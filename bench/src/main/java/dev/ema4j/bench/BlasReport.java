@@ -1,14 +1,14 @@
 package dev.ema4j.bench;
 
-import dev.ema4j.backend.cpu.CpuBackend;
+import dev.ema4j.ops.cpu.CpuNnOps;
 
-/** Prints the BLAS build and kernels the CPU backend uses. */
+/** Prints the BLAS build and kernels the CPU training operations use. */
 public final class BlasReport {
 
     private BlasReport() {
     }
 
     public static void main(String[] args) {
-        System.out.println(CpuBackend.blas());
+        System.out.println(CpuNnOps.blas());
     }
 }

@@ -3,13 +3,15 @@ package dev.ema4j.bench;
 import dev.ema4j.EmaConfig;
 import dev.ema4j.GpuEma;
 import dev.ema4j.NonFinitePolicy;
-import dev.ema4j.Params;
 import dev.ema4j.backend.DType;
 import dev.ema4j.backend.DeviceBuffer;
+import dev.ema4j.backend.Params;
 import dev.ema4j.backend.cuda.CudaBackend;
-import dev.ema4j.nn.NnOps;
-import dev.ema4j.nn.Shape;
-import dev.ema4j.nn.Tensor;
+import dev.ema4j.nn.FusedSgdStep;
+import dev.ema4j.nn.TrainingOps;
+import dev.ema4j.ops.NnOps;
+import dev.ema4j.ops.Shape;
+import dev.ema4j.ops.Tensor;
 import dev.ema4j.optim.Sgd;
 import java.util.Map;
 import java.util.Random;
@@ -69,6 +71,8 @@ public class GpuOpsBenchmark {
     private Tensor copyDst;
     private GpuEma ema1;
     private GpuEma ema3;
+    private Params tracked;
+    private FusedSgdStep sgdStep;
     private Tensor x;
     private Tensor w;
     private Tensor y;
@@ -78,7 +82,7 @@ public class GpuOpsBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         backend = CudaBackend.open(0);
-        ops = backend.nn();
+        ops = TrainingOps.of(backend);
         Random r = new Random(1);
         params = random(N, r);
         grads = random(N, r);
@@ -86,8 +90,10 @@ public class GpuOpsBenchmark {
         copySrc = Tensor.of(params, Shape.of(1, N));
         copyDst = Tensor.of(backend.allocate(DType.F32, N), Shape.of(1, N));
         EmaConfig unguarded = EmaConfig.constant(0.999).withNonFinite(NonFinitePolicy.IGNORE);
-        ema1 = GpuEma.create(backend, Params.of(params), unguarded);
-        ema3 = GpuEma.create(backend, Params.of(params), EmaConfig.constant(0.99, 0.999, 0.9999)
+        tracked = Params.of(params);
+        sgdStep = new FusedSgdStep(ops, params, grads, momentum, SGD, LR);
+        ema1 = GpuEma.create(backend, tracked, unguarded);
+        ema3 = GpuEma.create(backend, tracked, EmaConfig.constant(0.99, 0.999, 0.9999)
                 .withNonFinite(NonFinitePolicy.IGNORE));
         Shape in = CONV_INPUT;
         Shape out = new Shape(in.n(), CONV_K, in.h(), in.w());
@@ -136,7 +142,7 @@ public class GpuOpsBenchmark {
     @OperationsPerInvocation(REPS)
     public void sgdEma1() {
         for (int i = 0; i < REPS; i++) {
-            ema1.sgdStepAndUpdate(params, grads, momentum, SGD, LR);
+            ema1.stepAndUpdate(tracked, sgdStep);
         }
         backend.synchronize();
     }
@@ -145,7 +151,7 @@ public class GpuOpsBenchmark {
     @OperationsPerInvocation(REPS)
     public void sgdEma3() {
         for (int i = 0; i < REPS; i++) {
-            ema3.sgdStepAndUpdate(params, grads, momentum, SGD, LR);
+            ema3.stepAndUpdate(tracked, sgdStep);
         }
         backend.synchronize();
     }

@@ -8,7 +8,7 @@ import dev.ema4j.nn.Layer;
 import dev.ema4j.nn.Models;
 import dev.ema4j.nn.Network;
 import dev.ema4j.nn.ParameterStore;
-import dev.ema4j.nn.Shape;
+import dev.ema4j.ops.Shape;
 import dev.ema4j.optim.Sgd;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -96,7 +96,7 @@ public class GpuTrainBenchmark {
         next = (next + 1) % BATCHES;
         double loss = net.gradients(x[b], y[b], 0.01);
         ParameterStore p = net.parameters();
-        ema.sgdStepAndUpdate(p.values(), p.grads(), p.momentum(), sgd, 0.01);
+        ema.stepAndUpdate(p.parameters(), net.sgdStep(sgd, 0.01));
         return loss;
     }
 }

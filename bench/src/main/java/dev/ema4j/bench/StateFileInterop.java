@@ -1,10 +1,10 @@
 package dev.ema4j.bench;
 
+import dev.ema4j.Backends;
 import dev.ema4j.EmaConfig;
 import dev.ema4j.GpuEma;
-import dev.ema4j.Params;
 import dev.ema4j.backend.Backend;
-import dev.ema4j.backend.Backends;
+import dev.ema4j.backend.Params;
 import java.io.IOException;
 import java.nio.file.Path;
 

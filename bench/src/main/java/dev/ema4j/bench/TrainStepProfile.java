@@ -3,8 +3,8 @@ package dev.ema4j.bench;
 import dev.ema4j.EmaConfig;
 import dev.ema4j.GpuEma;
 import dev.ema4j.NonFinitePolicy;
-import dev.ema4j.Params;
 import dev.ema4j.backend.Backend;
+import dev.ema4j.backend.Params;
 import dev.ema4j.backend.cpu.CpuBackend;
 import dev.ema4j.data.Batch;
 import dev.ema4j.data.BatchConfig;
@@ -12,9 +12,10 @@ import dev.ema4j.data.Batches;
 import dev.ema4j.data.FashionMnist;
 import dev.ema4j.nn.Models;
 import dev.ema4j.nn.Network;
-import dev.ema4j.nn.NnOps;
-import dev.ema4j.nn.Shape;
-import dev.ema4j.nn.Tensor;
+import dev.ema4j.nn.TrainingOps;
+import dev.ema4j.ops.NnOps;
+import dev.ema4j.ops.Shape;
+import dev.ema4j.ops.Tensor;
 import dev.ema4j.optim.Sgd;
 import java.io.IOException;
 import java.lang.reflect.InvocationTargetException;
@@ -37,7 +38,7 @@ public final class TrainStepProfile {
         int measured = 40;
         Map<String, long[]> times = new LinkedHashMap<>();
         try (Backend backend = new CpuBackend()) {
-            NnOps real = backend.nn();
+            NnOps real = TrainingOps.of(backend);
             NnOps timed = (NnOps) Proxy.newProxyInstance(NnOps.class.getClassLoader(), new Class<?>[] {NnOps.class},
                     (proxy, method, a) -> {
                         long t0 = System.nanoTime();
@@ -75,7 +76,7 @@ public final class TrainStepProfile {
                 }
                 double step = total / 1e6 / measured;
                 long all = total;
-                System.out.printf("SmallCnn(16), batch 128, %s, %s%n", backend.name(), CpuBackend.blas());
+                System.out.printf("SmallCnn(16), batch 128, %s, %s%n", backend.name(), real.gemm());
                 System.out.printf("%.1f ms per step = %.0f images/s%n%n", step, 128 / step * 1000);
                 System.out.println("| operation (input shape) | ms/step | share |\n|---|---:|---:|");
                 times.put("ema update (3 decays, 12-28 B/param)", new long[] {emaTime});

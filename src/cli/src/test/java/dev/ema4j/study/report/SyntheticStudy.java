@@ -1,0 +1,198 @@
+package dev.ema4j.study.report;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ema4j.io.FloatTensor;
+import dev.ema4j.io.SafetensorsWriter;
+import dev.ema4j.study.CellResult.EpochRecord;
+import dev.ema4j.study.CellResult.Selection;
+import dev.ema4j.study.CellResult.VariantRecord;
+import dev.ema4j.study.CellResult;
+import dev.ema4j.study.RunSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.SplittableRandom;
+
+/**
+ * Writes hand-made cells (result.json and predictions.safetensors, as {@link dev.ema4j.study.CellRunner} lays them
+ * out) whose EMAs are clearly better or clearly worse than SGD on every measure; nothing is trained.
+ *
+ * <p>Accuracy (val = test) at epoch e of seed s: SGD {@code 0.70 + 0.05e + 0.001s}; EMA k with recomputed statistics
+ * {@code 0.80 + 0.01k − 0.01e + 0.001s} if better (peaks at the first epoch), SGD {@code − 0.03 − 0.01k} if worse;
+ * averaged statistics {@code ∓ 0.01(k+1)} from that. NLL = 1 − accuracy. Memorization on {@code train}: clean
+ * accuracy {@code 0.6 + 0.2e} for all; memorized SGD {@code 0.3 + 0.4e}, EMA {@code 0.1 + 0.1e} (better) or
+ * {@code 0.5 + 0.4e} (worse). Predictions: SGD right on 70% of the samples at random per seed with confidence 0.95;
+ * a better EMA right on a fixed 75% of samples (plus 10% at random) with confidence 0.8, a worse one right on 60% at
+ * random with confidence 0.99.
+ */
+final class SyntheticStudy {
+
+    enum Quality { BETTER, WORSE }
+
+    static final int SAMPLES = 1000;
+    static final String[] SETS = {"val", "test"};
+    static final String[] CRITERIA = {"final", "best_acc", "best_nll"};
+
+    private SyntheticStudy() {
+    }
+
+    static void write(Path out, List<RunSpec> specs, Quality q) throws IOException {
+        for (RunSpec spec : specs) {
+            writeCell(out.resolve("cells"), spec, q);
+        }
+    }
+
+    /** Writes {@code spec}'s cell into {@code cells/<key>}. */
+    static void writeCell(Path cells, RunSpec spec, Quality q) throws IOException {
+        Path dir = Files.createDirectories(cells.resolve(spec.key()));
+        List<String> variants = variants(spec);
+        List<EpochRecord> epochs = new ArrayList<>();
+        for (int e = 0; e < spec.epochs(); e++) {
+            List<VariantRecord> records = new ArrayList<>();
+            if (evaluated(spec, e)) {
+                for (String v : variants) {
+                    double a = accuracy(spec, v, e, q);
+                    for (String set : SETS) {
+                        records.add(new VariantRecord(v, set, a, 1 - a, 0.05, 0.04, null, null, null));
+                    }
+                    if (spec.memorizationSamples() > 0) {
+                        double m = memorized(v, e, q);
+                        records.add(new VariantRecord(v, "train", a, 1 - a, 0.05, 0.04, 0.6 + 0.2 * e, m,
+                                0.95 - m));
+                    }
+                }
+            }
+            epochs.add(new EpochRecord(e, 10L * (e + 1), 0.1, 1.0 / (e + 1), 0.5, records));
+        }
+        Map<String, Selection> selections = new LinkedHashMap<>();
+        for (String v : variants) {
+            int best = -1;
+            for (int e = 0; e < spec.epochs(); e++) {
+                if (evaluated(spec, e) && (best < 0 || accuracy(spec, v, e, q) > accuracy(spec, v, best, q))) {
+                    best = e;
+                }
+            }
+            selections.put(v, new Selection(best, best));
+        }
+        Map<String, Double> probes = new LinkedHashMap<>();
+        if (spec.probe()) {
+            probes.put("sgd", 0.6);
+            for (int k = 0; k < spec.decays().size(); k++) {
+                probes.put("ema" + k + "/recomputed", q == Quality.BETTER ? 0.65 + 0.01 * k : 0.55 - 0.01 * k);
+            }
+        }
+        Map<String, String> env = new LinkedHashMap<>();
+        env.put("ema4j", "test");
+        env.put("backend", "cpu");
+        env.put("blas", "none");
+        env.put("java", "test-jvm");
+        env.put("cpu", "test-cpu");
+        new ObjectMapper().writeValue(dir.resolve("result.json").toFile(),
+                new CellResult(spec, env, 1.0, epochs, selections, probes));
+        SafetensorsWriter.write(dir.resolve("predictions.safetensors"), Map.of(), tensors(spec, variants, q));
+    }
+
+    static boolean evaluated(RunSpec spec, int epoch) {
+        return (epoch + 1) % spec.evalEvery() == 0 || epoch + 1 == spec.epochs();
+    }
+
+    static int classes(RunSpec spec) {
+        return spec.classes().isEmpty() ? 10 : spec.classes().size();
+    }
+
+    static List<String> variants(RunSpec spec) {
+        List<String> v = new ArrayList<>(List.of("sgd"));
+        for (int k = 0; k < spec.decays().size(); k++) {
+            if (spec.averagedStats()) {
+                v.add("ema" + k + "/averaged");
+            }
+            v.add("ema" + k + "/recomputed");
+        }
+        return v;
+    }
+
+    static double accuracy(RunSpec spec, String variant, int e, Quality q) {
+        double sgd = 0.70 + 0.05 * e + 0.001 * spec.seed();
+        if (variant.equals("sgd")) {
+            return sgd;
+        }
+        int k = variant.charAt(3) - '0';
+        boolean better = q == Quality.BETTER;
+        double recomputed = better ? 0.80 + 0.01 * k - 0.01 * e + 0.001 * spec.seed() : sgd - 0.03 - 0.01 * k;
+        return variant.endsWith("/recomputed") ? recomputed : recomputed + (better ? -0.01 : 0.01) * (k + 1);
+    }
+
+    static double memorized(String variant, int e, Quality q) {
+        if (variant.equals("sgd")) {
+            return 0.3 + 0.4 * e;
+        }
+        return q == Quality.BETTER ? 0.1 + 0.1 * e : 0.5 + 0.4 * e;
+    }
+
+    /** Labels of a set: sample i has class i mod C. */
+    static int[] labels(RunSpec spec) {
+        int[] l = new int[SAMPLES];
+        for (int i = 0; i < l.length; i++) {
+            l[i] = i % classes(spec);
+        }
+        return l;
+    }
+
+    static float[] probabilities(RunSpec spec, String variant, String set, String criterion, Quality q) {
+        int c = classes(spec);
+        int[] labels = labels(spec);
+        SplittableRandom perSeed = new SplittableRandom(Objects.hash(spec.group(), spec.seed(), variant, set,
+                criterion));
+        boolean ema = variant.startsWith("ema");
+        float[] p = new float[SAMPLES * c];
+        for (int i = 0; i < SAMPLES; i++) {
+            boolean right;
+            int wrong;
+            float confidence;
+            if (ema && q == Quality.BETTER) {
+                boolean fixed = new SplittableRandom(i * 31L + set.hashCode()).nextDouble() < 0.75;
+                right = perSeed.nextDouble() < 0.1 || fixed;
+                wrong = (labels[i] + 1) % c;
+                confidence = 0.8f;
+            } else {
+                right = perSeed.nextDouble() < (ema ? 0.6 : 0.7);
+                wrong = (labels[i] + 1 + perSeed.nextInt(c - 1)) % c;
+                confidence = ema ? 0.99f : 0.95f;
+            }
+            int predicted = right ? labels[i] : wrong;
+            for (int j = 0; j < c; j++) {
+                p[i * c + j] = j == predicted ? confidence : (1 - confidence) / (c - 1);
+            }
+        }
+        return p;
+    }
+
+    private static List<FloatTensor> tensors(RunSpec spec, List<String> variants, Quality q) {
+        List<FloatTensor> t = new ArrayList<>();
+        int[] labels = labels(spec);
+        float[] l = new float[labels.length];
+        for (int i = 0; i < l.length; i++) {
+            l[i] = labels[i];
+        }
+        for (String set : SETS) {
+            t.add(tensor("labels|" + set, l, List.of((long) SAMPLES)));
+            for (String v : variants) {
+                for (String criterion : CRITERIA) {
+                    t.add(tensor(v + "|" + set + "|" + criterion, probabilities(spec, v, set, criterion, q),
+                            List.of((long) SAMPLES, (long) classes(spec))));
+                }
+            }
+        }
+        return t;
+    }
+
+    private static FloatTensor tensor(String name, float[] values, List<Long> shape) {
+        return new FloatTensor(name, shape, (offset, dst, dstOffset, length) ->
+                System.arraycopy(values, (int) offset, dst, dstOffset, length));
+    }
+}

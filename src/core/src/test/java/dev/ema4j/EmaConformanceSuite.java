@@ -1,0 +1,805 @@
+package dev.ema4j;
+
+import static dev.ema4j.ExceptionAssertions.assertMessage;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import dev.ema4j.backend.Backend;
+import dev.ema4j.backend.DType;
+import dev.ema4j.backend.DeviceBuffer;
+import dev.ema4j.backend.ParamTable;
+import dev.ema4j.backend.Params;
+import dev.ema4j.backend.cpu.CpuBackend;
+import dev.ema4j.io.SafetensorsFile;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The conformance suite every backend passes: each operation against {@link EmaOracle}, bit for bit, at sizes
+ * that cross block, vector and chunk boundaries, for every kind of parameter storage; and every bad input, which
+ * must throw the same exception type on every backend and change nothing.
+ */
+abstract class EmaConformanceSuite {
+
+    static final int[] SIZES = {0, 1, 3, 255, 256, 257, 65535, 65537, 1_000_003};
+
+    protected Backend backend;
+
+    /** A new backend under test. */
+    protected abstract Backend newBackend();
+
+    /** A device pointer of this backend's kind that is not usable memory, or null where device memory is refused. */
+    protected abstract Params foreignDeviceParams(int length);
+
+    @BeforeEach
+    void openBackend() {
+        backend = newBackend();
+    }
+
+    @AfterEach
+    void closeBackend() {
+        backend.close();
+    }
+
+    /**
+     * Where fp32 parameters live: an array, a heap FloatBuffer with an offset, a native-order direct buffer, a
+     * big-endian direct buffer, a float view of a heap ByteBuffer (no accessible array), a backend buffer.
+     */
+    enum Storage { ARRAY, HEAP_BUFFER, DIRECT_BUFFER, BIG_ENDIAN_BUFFER, BYTE_VIEW, DEVICE }
+
+    // --- fp32 --------------------------------------------------------------------------------------------------
+
+    static Stream<Arguments> storagesAndSizes() {
+        return Stream.of(Storage.values()).flatMap(s -> java.util.Arrays.stream(SIZES).mapToObj(n -> Arguments.of(s, n)));
+    }
+
+    @ParameterizedTest
+    @MethodSource("storagesAndSizes")
+    void fp32UpdatesMatchOracleBitExactly(Storage storage, int n) {
+        float[] values = values(n, 1);
+        Params params = fp32(storage, values);
+        float[] expected = values.clone();
+        try (GpuEma ema = GpuEma.create(backend, params, 0.9)) {
+            double[] decays = {0.9, 0.999, 0.5, 0.0, 1.0};
+            for (int step = 0; step < decays.length; step++) {
+                values = values(n, 10 + step);
+                refill(storage, params, values);
+                ema.update(params, decays[step]);
+                EmaOracle.lerp(expected, values, decays[step]);
+            }
+            assertBits(expected, shadow(ema, 0)[0], storage + " n=" + n);
+        }
+    }
+
+    @Test
+    void readOnlyBuffersCanBeAveragedButNotWritten() {
+        float[] values = values(1001, 21);
+        FloatBuffer heap = FloatBuffer.wrap(values.clone()).asReadOnlyBuffer();
+        FloatBuffer direct = ByteBuffer.allocateDirect(4 * 1001).order(ByteOrder.nativeOrder()).asFloatBuffer()
+                .put(values).flip().asReadOnlyBuffer();
+        for (FloatBuffer b : new FloatBuffer[] {heap, direct}) {
+            Params params = Params.of(b);
+            try (GpuEma ema = GpuEma.create(backend, Params.of(new float[1001]), 0.75)) {
+                ema.update(params);
+                float[] expected = new float[1001];
+                EmaOracle.lerp(expected, values, 0.75);
+                assertBits(expected, shadow(ema, 0)[0], (b.isDirect() ? "direct" : "heap") + " read-only buffer");
+                assertMessage(IllegalArgumentException.class, () -> ema.copyTo(params), "read-only");
+                assertMessage(IllegalArgumentException.class, () -> ema.swapInto(params), "read-only");
+            }
+        }
+    }
+
+    @Test
+    void fusedShadowsEqualSingleUpdatesBitExactly() {
+        double[] all = {0.9, 0.99, 0.999, 0.5, 0.75, 0.9999, 0.1, 0.0};
+        for (int shadows : new int[] {2, 3, 5, 8}) {
+            double[] decays = java.util.Arrays.copyOf(all, shadows);
+            for (int n : new int[] {257, 65537}) {
+                float[] values = values(n, 2);
+                for (Storage storage : new Storage[] {Storage.DEVICE, Storage.HEAP_BUFFER}) {
+                    Params params = fp32(storage, values);
+                    List<GpuEma> singles = new ArrayList<>();
+                    try (GpuEma fused = GpuEma.create(backend, params, decays)) {
+                        for (double d : decays) {
+                            singles.add(GpuEma.create(backend, params, d));
+                        }
+                        for (int step = 0; step < 3; step++) {
+                            refill(storage, params, values(n, 20 + step));
+                            fused.update(params);
+                            for (GpuEma single : singles) {
+                                single.update(params);
+                            }
+                        }
+                        for (int k = 0; k < decays.length; k++) {
+                            assertBits(shadow(singles.get(k), 0)[0], shadow(fused, k)[0],
+                                    "shadow " + k + " of " + shadows + ", " + storage + " n=" + n);
+                        }
+                    } finally {
+                        singles.forEach(GpuEma::close);
+                    }
+                }
+            }
+        }
+    }
+
+    // --- bf16 / fp16 -------------------------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void halfPrecisionParamsWidenExactly(DType dtype) {
+        for (int n : new int[] {0, 1, 7, 8, 9, 255, 257, 65537, 1_000_003}) {
+            short[] bits = halfValues(dtype, n, 3);
+            Params params = dtype == DType.BF16 ? Params.ofBf16(bits) : Params.ofF16(bits);
+            float[] expected = widen(dtype, bits);
+            try (GpuEma ema = GpuEma.create(backend, params, 0.99, 0.5)) {
+                float[] expected2 = expected.clone();
+                for (int step = 0; step < 2; step++) {
+                    short[] next = halfValues(dtype, n, 30 + step);
+                    System.arraycopy(next, 0, bits, 0, n);
+                    ema.update(params);
+                    EmaOracle.lerp(expected, widen(dtype, next), 0.99);
+                    EmaOracle.lerp(expected2, widen(dtype, next), 0.5);
+                }
+                assertBits(expected, shadow(ema, 0)[0], dtype + " n=" + n);
+                assertBits(expected2, shadow(ema, 1)[0], dtype + " n=" + n + " shadow 1");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void halfPrecisionDeviceBuffersAndCopyToRoundToNearestEven(DType dtype) {
+        int n = 65537;
+        float[] values = values(n, 4);
+        if (dtype == DType.F16) {
+            for (int i = 0; i < n; i++) {
+                values[i] = Math.max(-60000f, Math.min(60000f, values[i]));  // finite in fp16
+            }
+        }
+        DeviceBuffer half = backend.allocate(dtype, n);
+        Params params = Params.of(half);
+        try (GpuEma ema = GpuEma.create(backend, Params.of(values), 0.9)) {
+            ema.copyTo(params);  // half ← round(values)
+            float[] rounded = new float[n];
+            short[] expectedBits = new short[n];
+            for (int i = 0; i < n; i++) {
+                expectedBits[i] = dtype == DType.BF16 ? EmaOracle.toBf16(values[i]) : EmaOracle.toF16(values[i]);
+                rounded[i] = dtype == DType.BF16 ? EmaOracle.bf16(expectedBits[i]) : EmaOracle.f16(expectedBits[i]);
+            }
+            try (GpuEma fromHalf = GpuEma.create(backend, params, 0.5)) {
+                assertBits(rounded, shadow(fromHalf, 0)[0], "widened " + dtype + " device buffer");
+                float[] expected = rounded.clone();
+                fromHalf.update(params);
+                EmaOracle.lerp(expected, rounded, 0.5);
+                assertBits(expected, shadow(fromHalf, 0)[0], "updated from " + dtype + " device buffer");
+            }
+            short[] host = new short[n];
+            ema.copyTo(dtype == DType.BF16 ? Params.ofBf16(host) : Params.ofF16(host));
+            for (int i = 0; i < n; i++) {
+                if (host[i] != expectedBits[i]) {
+                    fail(dtype + " copyTo element " + i + " of " + values[i] + ": expected 0x"
+                            + Integer.toHexString(expectedBits[i] & 0xffff) + ", got 0x"
+                            + Integer.toHexString(host[i] & 0xffff));
+                }
+            }
+        }
+    }
+
+    // --- many tensors ------------------------------------------------------------------------------------------
+
+    @Test
+    void manyOddSizedTensorsOfMixedKindsInOneUpdate() {
+        Random r = new Random(5);
+        List<float[]> hostValues = new ArrayList<>();
+        Params.Builder b = Params.builder();
+        int[] sizes = new int[41];
+        for (int i = 0; i < sizes.length; i++) {
+            sizes[i] = i == 7 ? 70001 : i == 20 ? 16384 : i == 30 ? 0 : r.nextInt(3000);
+        }
+        for (int i = 0; i < sizes.length; i++) {
+            int n = sizes[i];
+            String name = "layer" + i + ".weight";
+            float[] v = values(n, 100 + i);
+            switch (i % 5) {
+                case 0 -> b.add(name, v.clone());
+                case 1 -> {
+                    short[] h = new short[n];
+                    for (int j = 0; j < n; j++) {
+                        h[j] = EmaOracle.toBf16(v[j]);
+                        v[j] = EmaOracle.bf16(h[j]);
+                    }
+                    b.addBf16(name, h);
+                }
+                case 2 -> {
+                    short[] h = new short[n];
+                    for (int j = 0; j < n; j++) {
+                        h[j] = EmaOracle.toF16(Math.max(-60000f, Math.min(60000f, v[j])));
+                        v[j] = EmaOracle.f16(h[j]);
+                    }
+                    b.addF16(name, h);
+                }
+                case 3 -> {
+                    FloatBuffer fb = ByteBuffer.allocateDirect(4 * (n + 3)).order(ByteOrder.nativeOrder()).asFloatBuffer();
+                    fb.position(3);
+                    fb.put(v).position(3);
+                    b.add(name, fb);
+                }
+                default -> b.add(name, deviceF32(v));
+            }
+            hostValues.add(v);
+        }
+        Params params = b.build();
+        float[][] zeros = new float[sizes.length][];
+        for (int i = 0; i < sizes.length; i++) {
+            zeros[i] = new float[sizes[i]];
+        }
+        try (GpuEma ema = GpuEma.create(backend, Params.of(zeros), 0.9, 0.999)) {
+            List<float[]> e0 = hostValues.stream().map(v -> new float[v.length]).toList();
+            List<float[]> e1 = hostValues.stream().map(v -> new float[v.length]).toList();
+            ema.update(params);
+            ema.update(params, 0.5, 0.25);
+            for (int i = 0; i < sizes.length; i++) {
+                EmaOracle.lerp(e0.get(i), hostValues.get(i), 0.9);
+                EmaOracle.lerp(e0.get(i), hostValues.get(i), 0.5);
+                EmaOracle.lerp(e1.get(i), hostValues.get(i), 0.999);
+                EmaOracle.lerp(e1.get(i), hostValues.get(i), 0.25);
+            }
+            float[][] s0 = shadow(ema, 0);
+            float[][] s1 = shadow(ema, 1);
+            for (int i = 0; i < sizes.length; i++) {
+                assertBits(e0.get(i), s0[i], "tensor " + i + " shadow 0");
+                assertBits(e1.get(i), s1[i], "tensor " + i + " shadow 1");
+            }
+        }
+    }
+
+    // --- non-finite guard --------------------------------------------------------------------------------------
+
+    @Test
+    void nonFiniteParametersSkipTheUpdateAndAreCounted() {
+        float[] bad = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+        for (int where : new int[] {0, 128, 70000}) {
+            for (float x : bad) {
+                float[] a = values(70001, 6);
+                short[] h = new short[300];
+                Params params = Params.builder().add("a", a).addBf16("h", h).build();
+                try (GpuEma ema = GpuEma.create(backend, params, 0.9, 0.99)) {
+                    float[][] before0 = shadow(ema, 0);
+                    float[][] before1 = shadow(ema, 1);
+                    a[where] = x;
+                    ema.update(params);
+                    assertBits(before0[0], shadow(ema, 0)[0], "skip with " + x + " at " + where);
+                    assertBits(before1[1], shadow(ema, 1)[1], "skip, second tensor");
+                    assertEquals(new EmaStats(1, 1, 1), ema.stats());
+                    a[where] = 1f;
+                    ema.update(params);
+                    assertEquals(new EmaStats(2, 2, 1), ema.stats());
+                    float[] expected = before0[0].clone();
+                    EmaOracle.lerp(expected, a, 0.9);
+                    assertBits(expected, shadow(ema, 0)[0], "update after the skip");
+                }
+            }
+        }
+        for (DType dtype : new DType[] {DType.BF16, DType.F16}) {
+            short[] h = new short[1000];
+            Params params = dtype == DType.BF16 ? Params.ofBf16(h) : Params.ofF16(h);
+            try (GpuEma ema = GpuEma.create(backend, params, 0.9)) {
+                h[999] = (short) (dtype == DType.BF16 ? 0x7f80 : 0x7c00);
+                ema.update(params);
+                assertEquals(1, ema.stats().skippedUpdates(), dtype + " infinity");
+                h[999] = (short) (dtype == DType.BF16 ? 0xffc1 : 0xfe01);
+                ema.update(params);
+                assertEquals(2, ema.stats().skippedUpdates(), dtype + " NaN");
+                assertBits(new float[1000], shadow(ema, 0)[0], dtype + " shadows untouched");
+            }
+        }
+    }
+
+    @Test
+    void nonFiniteParametersThrowUnderThrowPolicy() {
+        float[] a = values(5000, 7);
+        Params params = Params.of(a);
+        EmaConfig config = EmaConfig.constant(0.9).withNonFinite(NonFinitePolicy.THROW);
+        try (GpuEma ema = GpuEma.create(backend, params, config)) {
+            float[] before = shadow(ema, 0)[0];
+            a[4999] = Float.NaN;
+            assertThrows(NonFiniteParametersException.class, () -> ema.update(params));
+            assertBits(before, shadow(ema, 0)[0], "shadows unchanged");
+            assertEquals(1, ema.stats().skippedUpdates());
+        }
+    }
+
+    @Test
+    void nonFiniteParametersPropagateUnderIgnorePolicy() {
+        float[] a = values(5000, 8);
+        Params params = Params.of(a);
+        try (GpuEma ema = GpuEma.create(backend, params, EmaConfig.constant(0.9).withNonFinite(NonFinitePolicy.IGNORE))) {
+            float[] expected = a.clone();
+            a[17] = Float.NaN;
+            ema.update(params);
+            EmaOracle.lerp(expected, a, 0.9);
+            float[] actual = shadow(ema, 0)[0];
+            assertTrue(Float.isNaN(actual[17]));
+            actual[17] = expected[17];
+            assertBits(expected, actual, "other elements");
+            assertEquals(0, ema.stats().skippedUpdates());
+        }
+    }
+
+    // --- schedules and every-k ---------------------------------------------------------------------------------
+
+    @Test
+    void updatingEveryKStepsAppliesTheCompensatedDecay() {
+        int n = 1001;
+        float[] a = values(n, 9);
+        Params params = Params.of(a);
+        double alpha = 0.99;
+        try (GpuEma every4 = GpuEma.create(backend, params, EmaConfig.constant(alpha).withEvery(4))) {
+            float[] expected = a.clone();
+            for (int step = 1; step <= 12; step++) {
+                System.arraycopy(values(n, 40 + step), 0, a, 0, n);
+                every4.update(params);
+                if (step % 4 == 0) {
+                    EmaOracle.lerp(expected, a, alpha * alpha * alpha * alpha);  // the product of 4 step decays
+                }
+                assertBits(expected, shadow(every4, 0)[0], "after step " + step);
+            }
+            assertEquals(new EmaStats(12, 3, 0), every4.stats());
+        }
+    }
+
+    @Test
+    void scheduledUpdatesUseTheScheduleOfEachShadow() {
+        int n = 300;
+        float[] a = values(n, 10);
+        Params params = Params.of(a);
+        EmaConfig config = EmaConfig.of(DecaySchedule.paperWarmup(0.999), DecaySchedule.powerFunction(6.94))
+                .withEvery(2);
+        try (GpuEma ema = GpuEma.create(backend, params, config)) {
+            float[] warm = a.clone();
+            float[] power = a.clone();
+            for (int step = 1; step <= 10; step++) {
+                System.arraycopy(values(n, 60 + step), 0, a, 0, n);
+                ema.update(params);
+                if (step % 2 == 0) {
+                    // the decays of steps t = step-2 and step-1 (0-based), multiplied
+                    double w = Math.min(0.999, (step - 1.0) / (step + 8.0)) * Math.min(0.999, step / (step + 9.0));
+                    double p = Math.pow((step - 2.0) / (step - 1.0), 6.94 + 1.0)
+                            * Math.pow((step - 1.0) / step, 6.94 + 1.0);
+                    EmaOracle.lerp(warm, a, w);
+                    EmaOracle.lerp(power, a, p);
+                }
+            }
+            assertBits(warm, shadow(ema, 0)[0], "paper warm-up");
+            assertBits(power, shadow(ema, 1)[0], "power function");
+        }
+    }
+
+    // --- swap ----------------------------------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @EnumSource(Storage.class)
+    void swapPutsTheShadowInAndRestoresLiveWeightsBitExactly(Storage storage) {
+        int n = 65537;
+        float[] live = values(n, 11);
+        live[5] = Float.intBitsToFloat(0x7fa00001);  // a signalling NaN payload must survive the round trip
+        live[6] = -0.0f;
+        Params params = fp32(storage, live);
+        EmaConfig unchecked = EmaConfig.constant(0.5).withNonFinite(NonFinitePolicy.IGNORE);  // the NaN is live
+        try (GpuEma ema = GpuEma.create(backend, params, unchecked)) {
+            refill(storage, params, values(n, 12));
+            ema.update(params);
+            refill(storage, params, live);
+            float[] shadow = shadow(ema, 0)[0];
+            try (SwapScope scope = ema.swapInto(params)) {
+                assertBits(shadow, read(storage, params, n), storage + " holds the shadow");
+                assertThrows(IllegalStateException.class, () -> ema.update(params));
+                assertThrows(IllegalStateException.class, () -> ema.swapInto(params));
+                assertThrows(IllegalStateException.class, () -> ema.copyTo(Params.of(new float[n])));
+                scope.close();
+                scope.close();
+            }
+            assertBits(live, read(storage, params, n), storage + " restored");
+            assertBits(shadow, shadow(ema, 0)[0], "shadow unchanged by the swap");
+            ema.swapInto(params);
+        }
+        assertBits(live, read(storage, params, n), storage + " restored by close()");
+    }
+
+    @Test
+    void swapIntoHalfPrecisionParamsRestoresNaNPayloads() {
+        short[] h = new short[1000];
+        for (int i = 0; i < h.length; i++) {
+            h[i] = EmaOracle.toBf16(i * 0.37f - 100f);
+        }
+        h[3] = (short) 0x7f81;
+        h[4] = (short) 0xff80;
+        short[] live = h.clone();
+        Params params = Params.ofBf16(h);
+        try (GpuEma ema = GpuEma.create(backend, Params.of(values(1000, 13)), 0.9)) {
+            float[] shadow = shadow(ema, 0)[0];
+            try (SwapScope ignored = ema.swapInto(params)) {
+                for (int i = 0; i < h.length; i++) {
+                    assertEquals(EmaOracle.toBf16(shadow[i]), h[i], "element " + i);
+                }
+            }
+            for (int i = 0; i < h.length; i++) {
+                assertEquals(live[i], h[i], "restored element " + i);
+            }
+        }
+    }
+
+    // --- state files ---------------------------------------------------------------------------------------------
+
+    @Test
+    void saveLoadResumesExactly(@TempDir Path dir) throws IOException {
+        int n = 3000;
+        EmaConfig config = EmaConfig.of(DecaySchedule.paperWarmup(0.99), DecaySchedule.biasCorrected(0.9))
+                .withEvery(3).withClock(EmaClock.EMA_UPDATES);
+        float[] a = values(n, 14);
+        short[] h = new short[77];
+        Params params = Params.builder().add("w", a).addF16("b", h).build();
+        Path file = dir.resolve("ema.safetensors");
+        try (GpuEma straight = GpuEma.create(backend, params, config);
+             GpuEma first = GpuEma.create(backend, params, config)) {
+            for (int step = 1; step <= 20; step++) {
+                System.arraycopy(values(n, 200 + step), 0, a, 0, n);
+                h[0] = step == 3 ? (short) 0x7c00 : EmaOracle.toF16(step);  // +Inf: the update after step 3 is skipped
+                straight.update(params);
+                if (step <= 11) {
+                    first.update(params);
+                }
+                if (step == 11) {
+                    first.save(file);
+                    try (SafetensorsFile f = SafetensorsFile.open(file)) {
+                        assertEquals("11", f.metadata().get("steps"));
+                        assertTrue(f.tensor("ema.1.b").isPresent());
+                        assertEquals(4, f.tensors().size());
+                    }
+                }
+            }
+            try (GpuEma resumed = GpuEma.create(backend, Params.builder().add("w", new float[n])
+                    .addF16("b", new short[77]).build(), config)) {
+                resumed.load(file);
+                assertEquals(first.stats(), resumed.stats());
+                for (int step = 12; step <= 20; step++) {
+                    System.arraycopy(values(n, 200 + step), 0, a, 0, n);
+                    h[0] = EmaOracle.toF16(step);
+                    resumed.update(params);
+                }
+                assertEquals(straight.stats(), resumed.stats());
+                assertEquals(1, resumed.stats().skippedUpdates());
+                for (int k = 0; k < 2; k++) {
+                    float[][] expected = shadow(straight, k);
+                    float[][] actual = shadow(resumed, k);
+                    for (int i = 0; i < 2; i++) {
+                        assertBits(expected[i], actual[i], "shadow " + k + " tensor " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void failedLoadsLeaveTheEmaAsItWas(@TempDir Path dir) throws IOException {
+        float[] a = values(100, 15);
+        Path other = dir.resolve("other.safetensors");
+        try (GpuEma longer = GpuEma.create(backend, Params.of(new float[101]), 0.9)) {
+            longer.save(other);
+        }
+        Path otherDecay = dir.resolve("decay.safetensors");
+        try (GpuEma e = GpuEma.create(backend, Params.of(a), 0.8)) {
+            e.save(otherDecay);
+        }
+        Path good = dir.resolve("good.safetensors");
+        try (GpuEma e = GpuEma.create(backend, Params.of(a), 0.9)) {
+            e.save(good);
+        }
+        Path truncated = dir.resolve("truncated.safetensors");
+        byte[] bytes = Files.readAllBytes(good);
+        Files.write(truncated, java.util.Arrays.copyOf(bytes, bytes.length - 4));
+        Path notEma = dir.resolve("not-ema.safetensors");
+        Files.write(notEma, bytes.clone());
+        replaceInFile(notEma, "ema4j.ema-state", "ema4j.xxx-state");
+
+        try (GpuEma ema = GpuEma.create(backend, Params.of(a), 0.9)) {
+            ema.update(Params.of(values(100, 16)));
+            float[] before = shadow(ema, 0)[0];
+            EmaStats stats = ema.stats();
+            IllegalArgumentException layout = assertThrows(IllegalArgumentException.class, () -> ema.load(other));
+            assertTrue(layout.getMessage().contains("F32 [101], this EMA tracks F32 [100]"), layout.getMessage());
+            IllegalArgumentException decay = assertThrows(IllegalArgumentException.class, () -> ema.load(otherDecay));
+            assertTrue(decay.getMessage().contains("0.8"), decay.getMessage());
+            assertThrows(IOException.class, () -> ema.load(truncated));
+            assertThrows(IOException.class, () -> ema.load(notEma));
+            assertThrows(IOException.class, () -> ema.load(dir.resolve("missing.safetensors")));
+            assertBits(before, shadow(ema, 0)[0], "shadows unchanged");
+            assertEquals(stats, ema.stats());
+            ema.load(good);
+            assertBits(a, shadow(ema, 0)[0], "good file loaded");
+            assertEquals(new EmaStats(0, 0, 0), ema.stats());
+        }
+    }
+
+    private static void replaceInFile(Path file, String from, String to) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        String s = new String(b, java.nio.charset.StandardCharsets.ISO_8859_1);
+        Files.write(file, s.replace(from, to).getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+    }
+
+    // --- bad input -----------------------------------------------------------------------------------------------
+
+    @Test
+    void badArgumentsThrowBeforeAnythingChanges() {
+        float[] a = values(100, 17);
+        Params params = Params.of(a);
+        try (GpuEma ema = GpuEma.create(backend, params, 0.9, 0.99)) {
+            float[] before = shadow(ema, 0)[0];
+            assertThrows(NullPointerException.class, () -> ema.update(null));
+            assertThrows(NullPointerException.class, () -> ema.update(params, (double[]) null));
+            assertMessage(IllegalArgumentException.class, () -> ema.update(Params.of(new float[99])),
+                    "params tensor 0 (0) has 99 elements, this EMA tracks 100");
+            assertMessage(IllegalArgumentException.class, () -> ema.update(Params.of(a, a.clone())),
+                    "params has 2 tensors, this EMA tracks 1");
+            assertMessage(IllegalArgumentException.class, () -> ema.update(params, 1.5, 0.9), "decays[0] is 1.5");
+            assertMessage(IllegalArgumentException.class, () -> ema.update(params, 0.9, Double.NaN), "decays[1] is NaN");
+            assertMessage(IllegalArgumentException.class, () -> ema.update(params, -0.1, 0.9), "decays[0] is -0.1");
+            assertMessage(IllegalArgumentException.class, () -> ema.update(params, 0.9),
+                    "decays has 1 values, this EMA tracks 2 shadows");
+            assertMessage(IndexOutOfBoundsException.class, () -> ema.copyTo(Params.of(new float[100]), 2),
+                    "shadow is 2; this EMA tracks 2 shadows");
+            assertMessage(IllegalArgumentException.class, () -> ema.copyTo(Params.of(new float[100])),
+                    "this EMA tracks 2 shadows");
+            assertMessage(IllegalArgumentException.class, () -> ema.copyTo(Params.of(new float[101]), 0),
+                    "target tensor 0 (0) has 101 elements, this EMA tracks 100");
+            FloatBuffer readOnly = FloatBuffer.allocate(100).asReadOnlyBuffer();
+            assertMessage(IllegalArgumentException.class, () -> ema.copyTo(Params.of(readOnly), 0), "read-only");
+            try (Backend other = new CpuBackend(1)) {
+                DeviceBuffer foreign = other.allocate(DType.F32, 100);
+                assertMessage(IllegalArgumentException.class, () -> ema.update(Params.of(foreign)),
+                        "belongs to backend cpu");
+            }
+            assertEquals(new EmaStats(0, 0, 0), ema.stats());
+            assertBits(before, shadow(ema, 0)[0], "nothing changed");
+        }
+        assertMessage(IllegalArgumentException.class, () -> new Params.HalfArray(DType.F32, new short[3]),
+                "a short[] holds BF16 or F16, not F32");
+        assertMessage(IllegalArgumentException.class, () -> EmaConfig.constant(0.9).withEvery(0), "every is 0");
+        assertMessage(IllegalArgumentException.class, () -> EmaConfig.constant(new double[9]), "schedules has 9");
+        assertMessage(IllegalArgumentException.class, () -> EmaConfig.constant(1.01), "decay is 1.01");
+        assertMessage(IllegalArgumentException.class, () -> Params.of(new float[0][]), "at least one tensor");
+        assertMessage(IllegalArgumentException.class, () -> Params.builder().add("w", a).add("w", a).build(),
+                "two tensors named \"w\"");
+        assertThrows(NullPointerException.class, () -> GpuEma.create(null, params, 0.9));
+        assertThrows(NullPointerException.class, () -> GpuEma.create(backend, null, 0.9));
+        assertThrows(NullPointerException.class, () -> Params.of((float[]) null));
+    }
+
+    @Test
+    void unusableDeviceMemoryIsRefused() {
+        Params foreign = foreignDeviceParams(64);
+        long before = backend.allocatedBytes();
+        assertThrows(IllegalArgumentException.class, () -> GpuEma.create(backend, foreign, 0.9));
+        assertThrows(IllegalArgumentException.class, () -> backend.bind(foreign));
+        assertEquals(before, backend.allocatedBytes(), "nothing allocated");
+    }
+
+    @Test
+    void useAfterCloseThrowsIllegalState() {
+        float[] a = values(10, 18);
+        Params params = Params.of(a);
+        GpuEma ema = GpuEma.create(backend, params, 0.9);
+        ema.close();
+        ema.close();
+        assertThrows(IllegalStateException.class, () -> ema.update(params));
+        assertThrows(IllegalStateException.class, () -> ema.stats());
+        GpuEma live = GpuEma.create(backend, params, 0.9);
+        DeviceBuffer buffer = backend.allocate(DType.F32, 10);
+        ParamTable table = backend.bind(params);
+        backend.close();
+        assertThrows(IllegalStateException.class, () -> live.update(params));
+        assertTrue(buffer.isClosed());
+        assertThrows(IllegalStateException.class, () -> backend.allocate(DType.F32, 1));
+        assertThrows(IllegalStateException.class, () -> backend.bind(params));
+        assertThrows(IllegalStateException.class, () -> backend.toShadow(table, buffer));
+    }
+
+    @Test
+    void allocatedBytesCountShadowsAndCloseFreesThem() {
+        long base = backend.allocatedBytes();
+        float[] a = values(1000, 19);
+        GpuEma ema = GpuEma.create(backend, Params.of(a), 0.9, 0.99, 0.999);
+        assertTrue(backend.allocatedBytes() >= base + 3 * 4000, "three shadows of 4000 bytes");
+        ema.close();
+        assertEquals(base, backend.allocatedBytes());
+        DeviceBuffer b = backend.allocate(DType.BF16, 10);
+        assertEquals(base + 20, backend.allocatedBytes());
+        b.close();
+        assertThrows(IllegalStateException.class, () -> backend.write(new float[1], 0, b, 0, 1));
+        assertEquals(base, backend.allocatedBytes());
+    }
+
+    @Test
+    void hostCopiesCheckRanges() {
+        DeviceBuffer b = backend.allocate(DType.F32, 10);
+        backend.write(new float[] {1, 2, 3}, 1, b, 8, 2);
+        float[] out = new float[4];
+        backend.read(b, 7, out, 1, 3);
+        assertBits(new float[] {0, 0, 2, 3}, out, "partial copies");
+        assertThrows(IndexOutOfBoundsException.class, () -> backend.write(new float[3], 0, b, 9, 2));
+        assertThrows(IndexOutOfBoundsException.class, () -> backend.read(b, 0, new float[3], 2, 2));
+        DeviceBuffer half = backend.allocate(DType.BF16, 10);
+        assertMessage(IllegalArgumentException.class, () -> backend.write(new float[1], 0, half, 0, 1),
+                "host copies need F32");
+        assertSame(backend, half.backend());
+    }
+
+    @Test
+    void largeHostCopiesArriveWhole() {
+        int n = (1 << 24) + 1029;  // more than one 64 MiB staging piece of the CUDA backend, at an odd offset
+        float[] src = new float[n + 3];
+        for (int i = 0; i < src.length; i++) {
+            src[i] = i * 0.5f - 7;
+        }
+        DeviceBuffer b = backend.allocate(DType.F32, n + 1);
+        backend.write(src, 3, b, 1, n);
+        float[] out = new float[n];
+        backend.read(b, 1, out, 0, n);
+        assertBits(Arrays.copyOfRange(src, 3, n + 3), out, "a copy of " + n + " floats");
+        b.close();
+    }
+
+    @Test
+    void swapStorageExchangesMemoryAndChecksItsArguments() {
+        DeviceBuffer a = deviceF32(new float[] {1, 2, 3});
+        DeviceBuffer b = deviceF32(new float[] {4, 5, 6});
+        a.swapStorage(b);
+        float[] out = new float[3];
+        backend.read(a, 0, out, 0, 3);
+        assertBits(new float[] {4, 5, 6}, out, "a after the swap");
+        backend.read(b, 0, out, 0, 3);
+        assertBits(new float[] {1, 2, 3}, out, "b after the swap");
+        assertMessage(IllegalArgumentException.class, () -> a.swapStorage(backend.allocate(DType.F32, 4)),
+                "dtype and length must match");
+        assertMessage(IllegalArgumentException.class, () -> a.swapStorage(backend.allocate(DType.BF16, 3)),
+                "dtype and length must match");
+        try (Backend other = new CpuBackend(1)) {
+            assertMessage(IllegalArgumentException.class, () -> a.swapStorage(other.allocate(DType.F32, 3)),
+                    "belongs to backend cpu");
+        }
+        b.close();
+        assertThrows(IllegalStateException.class, () -> a.swapStorage(b));
+    }
+
+    // --- helpers -------------------------------------------------------------------------------------------------
+
+    /** Random fp32 values with a few specials: ±0, subnormals, large magnitudes. */
+    static float[] values(int n, long seed) {
+        Random r = new Random(seed);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = switch (r.nextInt(64)) {
+                case 0 -> -0.0f;
+                case 1 -> Float.MIN_VALUE * r.nextInt(1000);
+                case 2 -> (float) (r.nextGaussian() * 1e30);
+                default -> (float) r.nextGaussian();
+            };
+        }
+        return v;
+    }
+
+    static short[] halfValues(DType dtype, int n, long seed) {
+        float[] v = values(n, seed);
+        short[] h = new short[n];
+        for (int i = 0; i < n; i++) {
+            float x = dtype == DType.F16 ? Math.max(-60000f, Math.min(60000f, v[i])) : v[i];
+            h[i] = dtype == DType.BF16 ? EmaOracle.toBf16(x) : EmaOracle.toF16(x);
+        }
+        return h;
+    }
+
+    static float[] widen(DType dtype, short[] bits) {
+        float[] f = new float[bits.length];
+        for (int i = 0; i < bits.length; i++) {
+            f[i] = dtype == DType.BF16 ? EmaOracle.bf16(bits[i]) : EmaOracle.f16(bits[i]);
+        }
+        return f;
+    }
+
+    Params fp32(Storage storage, float[] values) {
+        return switch (storage) {
+            case ARRAY -> Params.of(values.clone());
+            case HEAP_BUFFER -> {
+                FloatBuffer b = FloatBuffer.allocate(values.length + 5);
+                b.position(5);
+                b.put(values).position(5);
+                yield Params.of(b);
+            }
+            case DIRECT_BUFFER, BIG_ENDIAN_BUFFER, BYTE_VIEW -> {
+                ByteBuffer bytes = storage == Storage.BYTE_VIEW ? ByteBuffer.allocate(4 * values.length)
+                        : ByteBuffer.allocateDirect(4 * values.length);
+                FloatBuffer b = (storage == Storage.DIRECT_BUFFER ? bytes.order(ByteOrder.nativeOrder())
+                        : bytes.order(ByteOrder.BIG_ENDIAN)).asFloatBuffer();
+                b.put(values).position(0);
+                yield Params.of(b);
+            }
+            case DEVICE -> Params.of(deviceF32(values));
+        };
+    }
+
+    DeviceBuffer deviceF32(float[] values) {
+        DeviceBuffer b = backend.allocate(DType.F32, values.length);
+        backend.write(values, 0, b, 0, values.length);
+        return b;
+    }
+
+    void refill(Storage storage, Params params, float[] values) {
+        Params.Storage t = params.tensor(0).storage();
+        switch (storage) {
+            case ARRAY -> System.arraycopy(values, 0, ((Params.FloatArray) t).array(), 0, values.length);
+            case HEAP_BUFFER, DIRECT_BUFFER, BIG_ENDIAN_BUFFER, BYTE_VIEW -> {
+                Params.Floats f = (Params.Floats) t;
+                f.buffer().put(f.offset(), values, 0, values.length);
+            }
+            case DEVICE -> backend.write(values, 0, ((Params.Device) t).buffer(), 0, values.length);
+        }
+    }
+
+    float[] read(Storage storage, Params params, int n) {
+        float[] out = new float[n];
+        Params.Storage t = params.tensor(0).storage();
+        switch (storage) {
+            case ARRAY -> System.arraycopy(((Params.FloatArray) t).array(), 0, out, 0, n);
+            case HEAP_BUFFER, DIRECT_BUFFER, BIG_ENDIAN_BUFFER, BYTE_VIEW -> {
+                Params.Floats f = (Params.Floats) t;
+                f.buffer().get(f.offset(), out, 0, n);
+            }
+            case DEVICE -> backend.read(((Params.Device) t).buffer(), 0, out, 0, n);
+        }
+        return out;
+    }
+
+    /** Shadow {@code k} of {@code ema}, one fp32 array per tensor, read through copyTo. */
+    static float[][] shadow(GpuEma ema, int k) {
+        int size = ema.layout().size();
+        float[][] out = new float[size][];
+        for (int i = 0; i < size; i++) {
+            out[i] = new float[(int) ema.layout().length(i)];
+        }
+        ema.copyTo(Params.of(out), k);
+        return out;
+    }
+
+    static void assertBits(float[] expected, float[] actual, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        for (int i = 0; i < expected.length; i++) {
+            int e = Float.floatToRawIntBits(expected[i]);
+            int a = Float.floatToRawIntBits(actual[i]);
+            if (e != a) {
+                fail(what + ": element " + i + " of " + expected.length + ": expected " + expected[i] + " (0x"
+                        + Integer.toHexString(e) + "), got " + actual[i] + " (0x" + Integer.toHexString(a) + ")");
+            }
+        }
+    }
+}

@@ -1,0 +1,736 @@
+package dev.ema4j.backend.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemGetAddressRange;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
+import static jcuda.driver.JCudaDriver.cuPointerGetAttribute;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+
+import dev.ema4j.backend.Backend;
+import dev.ema4j.backend.BackendServices;
+import dev.ema4j.backend.Checks;
+import dev.ema4j.backend.DType;
+import dev.ema4j.backend.DeviceBuffer;
+import dev.ema4j.backend.NonFiniteGuard;
+import dev.ema4j.backend.ParamSnapshot;
+import dev.ema4j.backend.ParamTable;
+import dev.ema4j.backend.Params;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Function;
+import jcuda.CudaException;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUpointer_attribute;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
+
+/**
+ * The CUDA backend: the kernels of cuda/ema.cu, loaded from the packaged PTX into the device's primary context
+ * (the one the CUDA runtime and PyTorch use) and launched on one stream through the JCuda driver API.
+ *
+ * <p>Other modules run their own kernels on the same device and stream through the public methods of the section
+ * "for other modules" ({@link #loadModule}, {@link #launch}, {@link #address}, ...): the training module's
+ * operations do.
+ *
+ * <p>NOTE: [stream-order]. The stream is a blocking stream, so it is ordered with the legacy default stream on
+ * which JCuda's synchronous host copies run: a copy waits for the kernels issued before it, and kernels issued
+ * after a copy see its data. {@link #write} from a Java array is asynchronous instead: it goes through the pinned
+ * double buffer of {@link HostStaging}, on the stream itself, so it is ordered with the launches without waiting
+ * for them. Only reads to the host and {@link NonFiniteGuard} reads wait for the device; updates do not.
+ * Set {@code -Dema4j.cuda.sync=true} to synchronize after every launch, so asynchronous errors surface at the
+ * launch that caused them.
+ */
+public final class CudaBackend implements Backend {
+
+    private static final int BLOCK = 256;
+    private static final int SHADOWS_STRUCT_BYTES = 104;
+
+    private final int ordinal;
+    private final String name;
+    private final CUdevice device = new CUdevice();
+    private final CUcontext context = new CUcontext();
+    private final CUstream stream = new CUstream();
+    private final CUmodule module;
+    private final List<CUmodule> extraModules = new ArrayList<>();
+    private final Kernels kernels;
+    private final int maxGrid;
+    private final int multiprocessors;
+    private final HostStaging staging = new HostStaging();
+    private final BackendServices services = new BackendServices();
+    private final boolean syncEachLaunch = Boolean.getBoolean("ema4j.cuda.sync");
+    private final Set<CudaMemory> live = Collections.newSetFromMap(new IdentityHashMap<>());
+    private long liveBytes;
+    private boolean closed;
+
+    private record Kernels(CUfunction lerpF32, CUfunction lerpBf16, CUfunction lerpF16, CUfunction lerpForeach,
+                           CUfunction checkForeach, CUfunction toShadowForeach, CUfunction fromShadowForeach) {
+        CUfunction flat(DType dtype) {
+            return switch (dtype) {
+                case F32 -> lerpF32;
+                case BF16 -> lerpBf16;
+                case F16 -> lerpF16;
+            };
+        }
+    }
+
+    private CudaBackend(int ordinal) {
+        this.ordinal = ordinal;
+        cuDeviceGet(device, ordinal);
+        cuDevicePrimaryCtxRetain(context, device);
+        boolean streamCreated = false;
+        CUmodule loaded = null;
+        try {
+            cuCtxSetCurrent(context);
+            cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT);
+            streamCreated = true;
+            loaded = loadPtx("ema");
+            module = loaded;
+            kernels = new Kernels(function(module, "ema_lerp_f32"), function(module, "ema_lerp_bf16"),
+                    function(module, "ema_lerp_f16"), function(module, "ema_lerp_foreach"),
+                    function(module, "ema_check_foreach"), function(module, "ema_to_shadow_foreach"),
+                    function(module, "ema_from_shadow_foreach"));
+            int[] value = new int[1];
+            cuDeviceGetAttribute(value, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
+            multiprocessors = value[0];
+            cuOccupancyMaxActiveBlocksPerMultiprocessor(value, kernels.lerpForeach(), BLOCK, 0);
+            maxGrid = Math.max(1, multiprocessors * Math.max(1, value[0]));
+            name = "cuda:" + ordinal + " " + CudaProbe.deviceName(ordinal);
+        } catch (RuntimeException e) {
+            if (loaded != null) {
+                CUmodule m = loaded;
+                cleanUp(e, () -> cuModuleUnload(m));
+            }
+            if (streamCreated) {
+                cleanUp(e, () -> cuStreamDestroy(stream));
+            }
+            cleanUp(e, () -> cuDevicePrimaryCtxRelease(device));
+            throw e;
+        }
+    }
+
+    /** Runs a clean-up step, adding its failure to {@code failure} instead of hiding it. */
+    private static void cleanUp(RuntimeException failure, Runnable step) {
+        try {
+            step.run();
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
+        }
+    }
+
+    /**
+     * Opens device {@code ordinal}.
+     *
+     * @throws IllegalStateException with the reason when CUDA is unavailable ({@link CudaProbe#availability()})
+     * @throws IllegalArgumentException when no device has that ordinal
+     */
+    public static CudaBackend open(int ordinal) {
+        CudaAvailability a = CudaProbe.availability();
+        if (!a.available()) {
+            throw new IllegalStateException("CUDA backend unavailable: " + a.reason());
+        }
+        if (ordinal < 0 || ordinal >= a.devices()) {
+            throw new IllegalArgumentException("ordinal is " + ordinal + "; this machine has " + a.devices()
+                    + " CUDA device(s)");
+        }
+        return new CudaBackend(ordinal);
+    }
+
+    /** Loads the packaged PTX built from {@code cuda/<name>.cu} into this backend's context. */
+    private static CUmodule loadPtx(String name) {
+        String resource = name + ".ptx";  // beside this class: dev/ema4j/backend/cuda/
+        byte[] terminated;
+        try (InputStream in = CudaBackend.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource " + resource + "; rebuild with native/build-ptx.sh");
+            }
+            byte[] text = in.readAllBytes();
+            terminated = new byte[text.length + 1];
+            System.arraycopy(text, 0, terminated, 0, text.length);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + resource, e);
+        }
+        CUmodule m = new CUmodule();
+        cuModuleLoadData(m, terminated);
+        return m;
+    }
+
+    /**
+     * Loads the packaged PTX built from {@code cuda/<name>.cu} (the training kernels: {@code conv}, {@code gemm},
+     * {@code batchnorm}, {@code pool}, {@code elementwise}, {@code loss}, {@code sgd}) into this backend's context;
+     * it is unloaded when the backend closes.
+     */
+    public CUmodule loadModule(String name) {
+        makeCurrent();
+        CUmodule m = loadPtx(name);
+        extraModules.add(m);
+        return m;
+    }
+
+    /** The kernel {@code kernel} of a loaded module. */
+    public static CUfunction function(CUmodule module, String kernel) {
+        CUfunction f = new CUfunction();
+        cuModuleGetFunction(f, module, kernel);
+        return f;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    /** The device ordinal. */
+    public int ordinal() {
+        return ordinal;
+    }
+
+    // --- memory --------------------------------------------------------------------------------------------------
+
+    @Override
+    public DeviceBuffer allocate(DType dtype, long length) {
+        makeCurrent();
+        Checks.allocation(dtype, length, Long.MAX_VALUE / 8);
+        return new CudaBuffer(this, dtype, length, allocateMemory(length * dtype.byteSize()));
+    }
+
+    /**
+     * The device address of the first element of {@code buffer}.
+     *
+     * @throws IllegalArgumentException if the buffer belongs to another backend
+     * @throws IllegalStateException if it is closed
+     */
+    public long address(DeviceBuffer buffer) {
+        Checks.owned(this, buffer, "buffer");
+        return ((CudaBuffer) buffer).address();
+    }
+
+    /**
+     * Copies {@code src} into the buffer {@code dst} of 4-byte elements ({@link DType#F32}), bit for bit, in stream
+     * order and without waiting (through pinned staging): for integer data of kernels, such as labels.
+     */
+    public void writeInts(int[] src, DeviceBuffer dst) {
+        makeCurrent();
+        Objects.requireNonNull(src, "src");
+        Checks.owned(this, dst, "dst");
+        if (dst.dtype().byteSize() != 4 || dst.length() < src.length) {
+            throw new IllegalArgumentException("dst is " + dst + "; " + src.length + " ints need as many 4-byte elements");
+        }
+        if (src.length > 0) {
+            staging.copy(src, ((CudaBuffer) dst).memory().at(0), stream);
+        }
+    }
+
+    /** A zero-filled allocation of at least one byte, owned by this backend's arena. */
+    CudaMemory allocateMemory(long bytes) {
+        makeCurrent();
+        CudaMemory m = new CudaMemory(bytes);
+        cuMemAlloc(m.pointer, Math.max(bytes, 16));
+        live.add(m);
+        liveBytes += bytes;
+        cuMemsetD8Async(m.pointer, (byte) 0, Math.max(bytes, 16), stream);
+        return m;
+    }
+
+    void free(CudaMemory memory) {
+        if (closed || !live.contains(memory)) {
+            return;
+        }
+        makeCurrent();
+        try {
+            cuStreamSynchronize(stream);
+        } finally {
+            live.remove(memory);
+            liveBytes -= memory.bytes;
+            memory.markFreed();
+            cuMemFree(memory.pointer);
+        }
+    }
+
+    void upload(byte[] bytes, CudaMemory dst) {
+        hostToDevice(Pointer.to(bytes), dst, bytes.length);
+    }
+
+    void hostToDevice(Pointer src, CudaMemory dst, long bytes) {
+        if (bytes > 0) {
+            cuMemcpyHtoD(dst.at(0), src, bytes);  // NOTE: [stream-order]
+        }
+    }
+
+    void deviceToHost(CudaMemory src, Pointer dst, long bytes) {
+        if (bytes > 0) {
+            cuMemcpyDtoH(dst, src.at(0), bytes);  // NOTE: [stream-order]
+        }
+    }
+
+    @Override
+    public void write(float[] src, int srcOffset, DeviceBuffer dst, long dstOffset, int length) {
+        makeCurrent();
+        Checks.copy(this, src, srcOffset, dst, dstOffset, length);
+        if (length > 0) {
+            staging.copy(src, srcOffset, length, ((CudaBuffer) dst).memory().at(4 * dstOffset), stream);
+        }
+    }
+
+    @Override
+    public void read(DeviceBuffer src, long srcOffset, float[] dst, int dstOffset, int length) {
+        makeCurrent();
+        Checks.copy(this, dst, dstOffset, src, srcOffset, length);
+        if (length > 0) {
+            cuMemcpyDtoH(Pointer.to(dst).withByteOffset(4L * dstOffset), ((CudaBuffer) src).memory().at(4 * srcOffset),
+                    4L * length);
+        }
+    }
+
+    // --- parameter tables ----------------------------------------------------------------------------------------
+
+    @Override
+    public ParamTable bind(Params params) {
+        makeCurrent();
+        Objects.requireNonNull(params, "params");
+        long[] addresses = new long[params.size()];
+        for (int i = 0; i < params.size(); i++) {
+            Params.Tensor t = params.tensor(i);
+            String what = "params tensor " + i + " (" + t.name() + ")";
+            if (t.storage() instanceof Params.Device d) {
+                Checks.owned(this, d.buffer(), what);
+            } else if (t.storage() instanceof Params.DevicePointer p) {
+                addresses[i] = deviceAddress(p, what);
+            }
+        }
+        CudaMemory[] staging = new CudaMemory[params.size()];
+        try {
+            for (int i = 0; i < params.size(); i++) {
+                Params.Tensor t = params.tensor(i);
+                if (!(t.storage() instanceof Params.Device) && !(t.storage() instanceof Params.DevicePointer)) {
+                    staging[i] = allocateMemory(t.length() * t.dtype().byteSize());
+                }
+            }
+            return new CudaParamTable(this, params, addresses, staging);
+        } catch (RuntimeException e) {
+            for (CudaMemory m : staging) {
+                if (m != null) {
+                    free(m);
+                }
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * The address of a user's device pointer, after checking that it is declared for this device and is memory of
+     * this device in its primary context (a context reported as none, as for some pool allocations, is accepted),
+     * and that the tensor lies inside one allocation. (Element alignment is checked by {@link Params}.)
+     */
+    private long deviceAddress(Params.DevicePointer p, String what) {
+        if (p.device() != ordinal) {
+            throw new IllegalArgumentException(what + " is declared as memory of CUDA device " + p.device()
+                    + ", this backend is " + name);
+        }
+        CUdeviceptr pointer = pointerAt(p.address());
+        try {
+            int[] deviceOrdinal = new int[1];
+            cuPointerGetAttribute(Pointer.to(deviceOrdinal), CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+                    pointer);
+            if (deviceOrdinal[0] != ordinal) {
+                throw new IllegalArgumentException(what + " is memory of CUDA device " + deviceOrdinal[0]
+                        + ", not of " + name);
+            }
+            long[] owner = new long[1];
+            cuPointerGetAttribute(Pointer.to(owner), CUpointer_attribute.CU_POINTER_ATTRIBUTE_CONTEXT, pointer);
+            if (owner[0] != 0 && owner[0] != JCudaAddresses.of(context)) {
+                throw new IllegalArgumentException(what + " belongs to another CUDA context than the primary context"
+                        + " of " + name + "; allocate it in the primary context (as the CUDA runtime does)");
+            }
+            CUdeviceptr base = new CUdeviceptr();
+            long[] size = new long[1];
+            cuMemGetAddressRange(base, size, pointer);
+            long offset = p.address() - JCudaAddresses.of(base);
+            long bytes = p.length() * p.dtype().byteSize();
+            if (offset + bytes > size[0]) {
+                throw new IllegalArgumentException(what + ": " + p.length() + " " + p.dtype() + " elements ("
+                        + bytes + " bytes) at offset " + offset + " overrun its allocation of " + size[0] + " bytes");
+            }
+            return p.address();
+        } catch (CudaException e) {
+            throw new IllegalArgumentException(what + " is not CUDA device memory usable by " + name + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** A JCuda pointer to a raw device address. */
+    public static CUdeviceptr pointerAt(long address) {
+        return new CUdeviceptr().withByteOffset(address);
+    }
+
+    // --- operations ----------------------------------------------------------------------------------------------
+
+    @Override
+    public void emaLerp(ParamTable params, List<DeviceBuffer> shadows, float[] weights, NonFiniteGuard guard) {
+        makeCurrent();
+        CudaParamTable table = own(params);
+        Checks.emaLerp(this, table, shadows, weights);
+        CudaGuard g = guard == null ? null : own(guard);
+        byte[] struct = shadowsArgument(shadows, weights);
+        table.refreshAddresses();
+        table.uploadHost();
+        long guardAddress = 0;
+        if (g != null) {
+            guardAddress = g.memory.address();
+            launchCheck(table, g);
+        }
+        if (table.chunks() == 0) {
+            return;
+        }
+        if (table.layout().size() == 1) {
+            DType dtype = table.layout().dtypes().get(0);
+            long n = table.layout().length(0);
+            long vectors = (n + 16 / dtype.byteSize() - 1) / (16 / dtype.byteSize());
+            launch(kernels.flat(dtype), grid((vectors + BLOCK - 1) / BLOCK), table.address(0), n, struct,
+                    guardAddress);
+        } else {
+            launch(kernels.lerpForeach(), grid(table.chunks()), table.tensorTableAddress(), table.chunkMapAddress(),
+                    table.chunks(), CudaParamTable.CHUNK, struct, guardAddress);
+        }
+    }
+
+    /** Clears the guard's flag, then launches the check that raises it (cuda/ema.cu's guard protocol). */
+    private void launchCheck(CudaParamTable table, CudaGuard guard) {
+        cuMemsetD32Async(guard.memory.at(0), 0, 1, stream);
+        if (table.chunks() > 0) {
+            launch(kernels.checkForeach(), grid(table.chunks()), table.tensorTableAddress(), table.chunkMapAddress(),
+                    table.chunks(), CudaParamTable.CHUNK, guard.memory.address());
+        }
+    }
+
+    @Override
+    public void checkFinite(ParamTable params, NonFiniteGuard guard) {
+        makeCurrent();
+        CudaParamTable table = own(params);
+        Objects.requireNonNull(guard, "guard");
+        CudaGuard g = own(guard);
+        table.refreshAddresses();
+        table.uploadHost();
+        launchCheck(table, g);
+    }
+
+    /**
+     * The kernels' {@code EmaShadows} argument (cuda/ema.cu): 8 shadow addresses, 8 weights {@code w_k}, the count.
+     * For fused kernels of other modules that update the shadows of an EMA (the SGD step of cuda/sgd.cu).
+     */
+    public static byte[] shadowsArgument(List<DeviceBuffer> shadows, float[] weights) {
+        ByteBuffer b = ByteBuffer.allocate(SHADOWS_STRUCT_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        for (int k = 0; k < MAX_SHADOWS; k++) {
+            b.putLong(k < shadows.size() ? ((CudaBuffer) shadows.get(k)).address() : 0);
+        }
+        for (int k = 0; k < MAX_SHADOWS; k++) {
+            b.putFloat(k < weights.length ? weights[k] : 0f);
+        }
+        b.putInt(shadows.size());
+        return b.array();
+    }
+
+    @Override
+    public void toShadow(ParamTable params, DeviceBuffer shadow) {
+        makeCurrent();
+        CudaParamTable table = own(params);
+        Checks.shadow(this, table.layout().shadowLength(), shadow, "shadow");
+        table.refreshAddresses();
+        table.uploadHost();
+        if (table.chunks() > 0) {
+            launch(kernels.toShadowForeach(), grid(table.chunks()), table.tensorTableAddress(),
+                    table.chunkMapAddress(), table.chunks(), CudaParamTable.CHUNK, ((CudaBuffer) shadow).address());
+        }
+    }
+
+    @Override
+    public void fromShadow(DeviceBuffer shadow, ParamTable params) {
+        makeCurrent();
+        CudaParamTable table = own(params);
+        Checks.shadow(this, table.layout().shadowLength(), shadow, "shadow");
+        Checks.writable(table.params());
+        table.refreshAddresses();
+        if (table.chunks() > 0) {
+            launch(kernels.fromShadowForeach(), grid(table.chunks()), table.tensorTableAddress(),
+                    table.chunkMapAddress(), table.chunks(), CudaParamTable.CHUNK, ((CudaBuffer) shadow).address());
+        }
+        table.downloadHost();
+    }
+
+    @Override
+    public ParamSnapshot snapshot(ParamTable params) {
+        makeCurrent();
+        CudaParamTable table = own(params);
+        Checks.writable(table.params());
+        table.refreshAddresses();
+        int n = table.layout().size();
+        long[] offsets = new long[n + 1];
+        for (int i = 0; i < n; i++) {
+            long bytes = table.isHost(i) ? 0 : table.layout().length(i) * table.layout().dtypes().get(i).byteSize();
+            offsets[i + 1] = offsets[i] + bytes;
+        }
+        CudaMemory copy = allocateMemory(offsets[n]);
+        Object[] hostCopies = new Object[n];
+        for (int i = 0; i < n; i++) {
+            if (table.isHost(i)) {
+                hostCopies[i] = hostCopy(table.params().tensor(i));
+            } else if (offsets[i + 1] > offsets[i]) {
+                cuMemcpyDtoDAsync(copy.at(offsets[i]), table.pointer(i), offsets[i + 1] - offsets[i], stream);
+            }
+        }
+        return new ParamSnapshot() {
+            @Override
+            public void restore() {
+                makeCurrent();
+                if (copy.isFreed()) {
+                    throw new IllegalStateException("snapshot is closed");
+                }
+                table.refreshAddresses();
+                for (int i = 0; i < n; i++) {
+                    if (table.isHost(i)) {
+                        restoreHost(table.params().tensor(i), hostCopies[i]);
+                    } else if (offsets[i + 1] > offsets[i]) {
+                        cuMemcpyDtoDAsync(table.pointer(i), copy.at(offsets[i]), offsets[i + 1] - offsets[i], stream);
+                    }
+                }
+            }
+
+            @Override
+            public void close() {
+                free(copy);
+            }
+        };
+    }
+
+    private static Object hostCopy(Params.Tensor tensor) {
+        if (tensor.storage() instanceof Params.FloatArray t) {
+            return t.array().clone();
+        } else if (tensor.storage() instanceof Params.HalfArray t) {
+            return t.array().clone();
+        }
+        Params.Floats t = (Params.Floats) tensor.storage();
+        float[] c = new float[t.count()];
+        t.buffer().get(t.offset(), c, 0, c.length);
+        return c;
+    }
+
+    private static void restoreHost(Params.Tensor tensor, Object copy) {
+        if (tensor.storage() instanceof Params.FloatArray t) {
+            System.arraycopy((float[]) copy, 0, t.array(), 0, t.array().length);
+        } else if (tensor.storage() instanceof Params.HalfArray t) {
+            System.arraycopy((short[]) copy, 0, t.array(), 0, t.array().length);
+        } else {
+            Params.Floats t = (Params.Floats) tensor.storage();
+            t.buffer().put(t.offset(), (float[]) copy, 0, t.count());
+        }
+    }
+
+    @Override
+    public NonFiniteGuard newGuard() {
+        makeCurrent();
+        return new CudaGuard(allocateMemory(8));
+    }
+
+    @Override
+    public <T> T service(Class<T> type, Function<? super Backend, ? extends T> factory) {
+        makeCurrent();
+        return services.get(this, type, factory);
+    }
+
+    @Override
+    public void synchronize() {
+        makeCurrent();
+        cuStreamSynchronize(stream);
+    }
+
+    @Override
+    public long allocatedBytes() {
+        return liveBytes;
+    }
+
+    /** Frees everything, even after a device error; the first failure is thrown with the others suppressed. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        RuntimeException failure = new IllegalStateException("closing " + name + " failed");
+        cleanUp(failure, () -> cuCtxSetCurrent(context));
+        cleanUp(failure, () -> cuStreamSynchronize(stream));
+        cleanUp(failure, services::close);
+        for (CudaMemory m : live) {
+            m.markFreed();
+            cleanUp(failure, () -> cuMemFree(m.pointer));
+        }
+        live.clear();
+        liveBytes = 0;
+        cleanUp(failure, staging::close);
+        for (CUmodule m : extraModules) {
+            cleanUp(failure, () -> cuModuleUnload(m));
+        }
+        cleanUp(failure, () -> cuModuleUnload(module));
+        cleanUp(failure, () -> cuStreamDestroy(stream));
+        cleanUp(failure, () -> cuDevicePrimaryCtxRelease(device));
+        if (failure.getSuppressed().length > 0) {
+            throw failure;
+        }
+    }
+
+    // --- for other modules: kernels of their own on this device and stream ---------------------------------------
+
+    /** A grid-stride grid for {@code blocks} blocks of work: at most the blocks the device runs at once. */
+    public int grid(long blocks) {
+        return (int) Math.max(1, Math.min(maxGrid, blocks));
+    }
+
+    /** The device's number of multiprocessors. */
+    public int multiprocessors() {
+        return multiprocessors;
+    }
+
+    /** The stream every operation of this backend runs on (NOTE: [stream-order]). */
+    public CUstream stream() {
+        return stream;
+    }
+
+    private void launch(CUfunction f, int grid, Object... args) {
+        launch(f, grid, 1, 1, BLOCK, args);
+    }
+
+    /**
+     * Launches {@code f} on the stream with a {@code (gridX, gridY, gridZ)} grid of {@code block} threads; arguments
+     * are Long (64-bit, addresses too), Integer, Float, Double or byte[] (a struct, little-endian). With
+     * {@code -Dema4j.cuda.sync=true} it waits for the kernel, so an error surfaces at the launch that caused it.
+     */
+    public void launch(CUfunction f, int gridX, int gridY, int gridZ, int block, Object... args) {
+        Pointer[] params = new Pointer[args.length];
+        for (int i = 0; i < args.length; i++) {
+            Object a = args[i];
+            params[i] = a instanceof Long l ? Pointer.to(new long[] {l})
+                    : a instanceof Integer n ? Pointer.to(new int[] {n})
+                    : a instanceof Float x ? Pointer.to(new float[] {x})
+                    : a instanceof Double d ? Pointer.to(new double[] {d})
+                    : Pointer.to((byte[]) a);
+        }
+        cuLaunchKernel(f, gridX, gridY, gridZ, block, 1, 1, 0, stream, Pointer.to(params), null);
+        if (syncEachLaunch) {
+            cuStreamSynchronize(stream);
+        }
+    }
+
+    /**
+     * Makes this backend's context current on the calling thread (every operation does so first).
+     *
+     * @throws IllegalStateException if the backend is closed
+     */
+    public void makeCurrent() {
+        if (closed) {
+            throw new IllegalStateException("backend " + name + " is closed");
+        }
+        cuCtxSetCurrent(context);
+    }
+
+    private CudaParamTable own(ParamTable params) {
+        Objects.requireNonNull(params, "params");
+        if (!(params instanceof CudaParamTable t) || t.backend() != this) {
+            throw new IllegalArgumentException("params table was bound by another backend, not " + name);
+        }
+        if (t.isClosed()) {
+            throw new IllegalStateException("params table is closed");
+        }
+        return t;
+    }
+
+    private CudaGuard own(NonFiniteGuard guard) {
+        if (!(guard instanceof CudaGuard g) || g.backend() != this) {
+            throw new IllegalArgumentException("guard belongs to another backend, not " + name);
+        }
+        if (g.memory.isFreed()) {
+            throw new IllegalStateException("guard is closed");
+        }
+        return g;
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+
+    /** The guard in device memory: {@code int flag, int skipped} (the kernels' {@code guard[0]}, {@code guard[1]}). */
+    private final class CudaGuard implements NonFiniteGuard {
+        private final CudaMemory memory;
+
+        CudaGuard(CudaMemory memory) {
+            this.memory = memory;
+        }
+
+        CudaBackend backend() {
+            return CudaBackend.this;
+        }
+
+        private int[] read() {
+            makeCurrent();
+            if (memory.isFreed()) {
+                throw new IllegalStateException("guard is closed");
+            }
+            int[] v = new int[2];
+            cuMemcpyDtoH(Pointer.to(v), memory.at(0), 8);
+            return v;
+        }
+
+        @Override
+        public boolean raised() {
+            return read()[0] != 0;
+        }
+
+        @Override
+        public long skippedUpdates() {
+            return Integer.toUnsignedLong(read()[1]);
+        }
+
+        @Override
+        public void setSkippedUpdates(long count) {
+            makeCurrent();
+            if (count < 0 || count > 0xffffffffL) {
+                throw new IllegalArgumentException("count is " + count + "; must be in [0, 2^32)");
+            }
+            cuMemcpyHtoD(memory.at(4), Pointer.to(new int[] {(int) count}), 4);
+        }
+
+        @Override
+        public void close() {
+            free(memory);
+        }
+    }
+}
