@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -109,6 +110,10 @@ class DecayScheduleTest {
         assertThrows(IllegalArgumentException.class, () -> DecaySchedule.constant(Double.NaN));
         assertThrows(IllegalArgumentException.class, () -> DecaySchedule.paperWarmup(-0.5));
         assertThrows(IllegalArgumentException.class, () -> DecaySchedule.biasCorrected(1.0));
+        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class,
+                () -> DecaySchedule.biasCorrected(0.0));  // accepted once, then every decay was NaN
+        assertTrue(zero.getMessage().contains("decay is 0.0; bias correction needs a decay in (0, 1)"),
+                zero.getMessage());
         assertThrows(IllegalArgumentException.class, () -> DecaySchedule.timm(0.9, 0, 1));
         assertThrows(IllegalArgumentException.class, () -> DecaySchedule.powerFunction(-1));
         assertThrows(IllegalArgumentException.class, () -> DecaySchedule.powerFunction(Double.POSITIVE_INFINITY));

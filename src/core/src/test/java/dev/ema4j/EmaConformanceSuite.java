@@ -13,7 +13,11 @@ import dev.ema4j.backend.DeviceBuffer;
 import dev.ema4j.backend.ParamTable;
 import dev.ema4j.backend.Params;
 import dev.ema4j.backend.cpu.CpuBackend;
+import dev.ema4j.io.FloatTensor;
 import dev.ema4j.io.SafetensorsFile;
+import dev.ema4j.io.SafetensorsWriter;
+import dev.ema4j.io.TensorDType;
+import dev.ema4j.io.TensorInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -23,6 +27,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -326,7 +331,34 @@ abstract class EmaConformanceSuite {
             a[4999] = Float.NaN;
             assertThrows(NonFiniteParametersException.class, () -> ema.update(params));
             assertBits(before, shadow(ema, 0)[0], "shadows unchanged");
-            assertEquals(1, ema.stats().skippedUpdates());
+            assertEquals(new EmaStats(0, 0, 1), ema.stats(), "a failed update advances no counter but the skips");
+            assertThrows(NonFiniteParametersException.class, () -> ema.update(params, 0.5));
+            assertEquals(new EmaStats(0, 0, 2), ema.stats());
+            a[4999] = 1f;
+            ema.update(params);
+            assertEquals(new EmaStats(1, 1, 2), ema.stats());
+        }
+    }
+
+    @Test
+    void nonFiniteInitialParametersAreRefusedUnlessIgnored() {
+        float[] a = values(70001, 9);
+        a[65536] = Float.NaN;
+        short[] h = new short[33];
+        h[32] = (short) 0xfc00;  // fp16 -Inf
+        long before = backend.allocatedBytes();
+        for (NonFinitePolicy policy : new NonFinitePolicy[] {NonFinitePolicy.SKIP, NonFinitePolicy.THROW}) {
+            EmaConfig config = EmaConfig.constant(0.9, 0.99).withNonFinite(policy);
+            assertMessage(NonFiniteParametersException.class, () -> GpuEma.create(backend, Params.of(a), config),
+                    "the initial parameters hold NaN or infinite values");
+            assertMessage(NonFiniteParametersException.class,
+                    () -> GpuEma.create(backend, Params.builder().add("a", new float[5]).addF16("h", h).build(),
+                            config), "NonFinitePolicy." + policy);
+            assertEquals(before, backend.allocatedBytes(), policy + ": nothing stays allocated");
+        }
+        EmaConfig ignore = EmaConfig.constant(0.9).withNonFinite(NonFinitePolicy.IGNORE);
+        try (GpuEma ema = GpuEma.create(backend, Params.of(a), ignore)) {
+            assertTrue(Float.isNaN(shadow(ema, 0)[0][65536]), "IGNORE copies them");
         }
     }
 
@@ -502,6 +534,95 @@ abstract class EmaConformanceSuite {
     }
 
     @Test
+    void stateFilesCarryNamesShapesAndPlainMetadata(@TempDir Path dir) throws IOException {
+        float[] flat = values(40, 18);  // a model in one buffer: conv.weight [2, 3, 2, 2] at 0, fc.bias [5] at 28
+        short[] h = new short[6];
+        Params params = Params.builder()
+                .add("params", flat).slice("conv.weight", 0, 2, 3, 2, 2).slice("fc.bias", 28, 5)
+                .addBf16("emb", h, 2, 3)
+                .build();
+        EmaConfig config = EmaConfig.of(DecaySchedule.paperWarmup(0.998), DecaySchedule.timm(0.9999, 1, 0.75),
+                DecaySchedule.powerFunctionSigmaRel(0.05)).withEvery(2);
+        Path file = dir.resolve("state.safetensors");
+        try (GpuEma ema = GpuEma.create(backend, params, config)) {
+            ema.update(params);
+            ema.update(params);
+            ema.save(file);
+            try (SafetensorsFile f = SafetensorsFile.open(file)) {
+                assertEquals(List.of("ema.0.conv.weight", "ema.0.fc.bias", "ema.0.emb", "ema.1.conv.weight",
+                        "ema.1.fc.bias", "ema.1.emb", "ema.2.conv.weight", "ema.2.fc.bias", "ema.2.emb"),
+                        f.tensors().stream().map(TensorInfo::name).toList());
+                assertEquals(List.of(2L, 3L, 2L, 2L), f.tensor("ema.1.conv.weight").orElseThrow().shape());
+                assertEquals(List.of(5L), f.tensor("ema.2.fc.bias").orElseThrow().shape());
+                assertEquals(List.of(2L, 3L), f.tensor("ema.0.emb").orElseThrow().shape());
+                Map<String, String> meta = f.metadata();
+                assertEquals("3", meta.get("shadows"));
+                assertEquals("paper_warmup", meta.get("shadow.0.schedule"));
+                assertEquals("0.998", meta.get("shadow.0.decay"));
+                assertEquals("timm", meta.get("shadow.1.schedule"));
+                assertEquals("0.75", meta.get("shadow.1.power"));
+                assertEquals("power_function", meta.get("shadow.2.schedule"));
+                assertEquals("2", meta.get("every"));
+                assertEquals("OPTIMIZER_STEPS", meta.get("clock"));
+                assertEquals("2", meta.get("steps"));
+                assertEquals("1", meta.get("updates"));
+                float[] bias = new float[5];
+                f.readF32(f.tensor("ema.0.fc.bias").orElseThrow(), 0, bias, 0, 5);
+                assertBits(Arrays.copyOfRange(shadow(ema, 0)[0], 28, 33), bias, "slice bytes");
+            }
+            try (GpuEma copy = GpuEma.create(backend, params, config)) {
+                copy.load(file);
+                float[] saved = shadow(ema, 2)[0];
+                float[] loaded = shadow(copy, 2)[0];
+                assertBits(Arrays.copyOfRange(saved, 0, 24), Arrays.copyOfRange(loaded, 0, 24), "conv.weight loaded");
+                assertBits(Arrays.copyOfRange(saved, 28, 33), Arrays.copyOfRange(loaded, 28, 33), "fc.bias loaded");
+                assertBits(new float[4], Arrays.copyOfRange(loaded, 24, 28), "padding between slices loads as 0");
+                assertBits(new float[7], Arrays.copyOfRange(loaded, 33, 40), "padding after the last slice too");
+            }
+        }
+    }
+
+    @Test
+    void exportStateDictWritesOneShadowUnderItsNamesAndShapes(@TempDir Path dir) throws IOException {
+        float[] flat = values(40, 19);
+        Params params = Params.builder().add("params", flat).slice("a.weight", 0, 4, 7).slice("a.bias", 32, 4)
+                .build();
+        try (GpuEma ema = GpuEma.create(backend, params, 0.9, 0.5)) {
+            ema.update(Params.of(values(40, 20)));
+            float[] shadow = shadow(ema, 1)[0];
+            Path f32 = dir.resolve("f32.safetensors");
+            Path bf16 = dir.resolve("bf16.safetensors");
+            ema.exportStateDict(f32, 1, TensorDType.F32);
+            ema.exportStateDict(bf16, 1, TensorDType.BF16);
+            try (SafetensorsFile f = SafetensorsFile.open(f32)) {
+                assertEquals(List.of("a.weight", "a.bias"), f.tensors().stream().map(TensorInfo::name).toList());
+                assertEquals(List.of(4L, 7L), f.tensor("a.weight").orElseThrow().shape());
+                assertEquals("pt", f.metadata().get("format"));
+                assertEquals("constant", f.metadata().get("ema4j.schedule"));
+                assertEquals("0.5", f.metadata().get("ema4j.decay"));
+                assertEquals("1", f.metadata().get("ema4j.updates"));
+                float[] weight = new float[28];
+                f.readF32(f.tensor("a.weight").orElseThrow(), 0, weight, 0, 28);
+                assertBits(Arrays.copyOfRange(shadow, 0, 28), weight, "F32 export");
+            }
+            byte[] bytes = Files.readAllBytes(bf16);
+            try (SafetensorsFile f = SafetensorsFile.open(bf16)) {
+                TensorInfo bias = f.tensor("a.bias").orElseThrow();
+                assertEquals(TensorDType.BF16, bias.dtype());
+                ByteBuffer data = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+                long start = bytes.length - (28 + 4) * 2L + bias.begin();
+                for (int i = 0; i < 4; i++) {
+                    assertEquals(EmaOracle.toBf16(shadow[32 + i]), data.getShort((int) start + 2 * i),
+                            "BF16 element " + i + " rounds to nearest even");
+                }
+            }
+            assertThrows(IndexOutOfBoundsException.class, () -> ema.exportStateDict(f32, 2, TensorDType.F32));
+            assertMessage(IllegalArgumentException.class, () -> ema.exportStateDict(f32, 0, TensorDType.I64),
+                    "float values are stored as F32, BF16 or F16");
+        }
+    }
+
+    @Test
     void failedLoadsLeaveTheEmaAsItWas(@TempDir Path dir) throws IOException {
         float[] a = values(100, 15);
         Path other = dir.resolve("other.safetensors");
@@ -523,17 +644,30 @@ abstract class EmaConformanceSuite {
         Files.write(notEma, bytes.clone());
         replaceInFile(notEma, "ema4j.ema-state", "ema4j.xxx-state");
 
+        Path extra = dir.resolve("extra.safetensors");
+        try (GpuEma e = GpuEma.create(backend, Params.of(a), 0.9)) {
+            List<FloatTensor> tensors = new ArrayList<>(e.stateTensors(""));
+            tensors.add(new FloatTensor("ema.0.unknown", List.of(3L), (o, dst, off, len) -> { }));
+            SafetensorsWriter.write(extra, e.stateMetadata(""), tensors);
+        }
+
         try (GpuEma ema = GpuEma.create(backend, Params.of(a), 0.9)) {
             ema.update(Params.of(values(100, 16)));
             float[] before = shadow(ema, 0)[0];
             EmaStats stats = ema.stats();
+            long allocated = backend.allocatedBytes();
             IllegalArgumentException layout = assertThrows(IllegalArgumentException.class, () -> ema.load(other));
             assertTrue(layout.getMessage().contains("F32 [101], this EMA tracks F32 [100]"), layout.getMessage());
             IllegalArgumentException decay = assertThrows(IllegalArgumentException.class, () -> ema.load(otherDecay));
             assertTrue(decay.getMessage().contains("0.8"), decay.getMessage());
+            assertMessage(IllegalArgumentException.class, () -> ema.load(extra),
+                    "holds tensor \"ema.0.unknown\", which this EMA does not track");
             assertThrows(IOException.class, () -> ema.load(truncated));
             assertThrows(IOException.class, () -> ema.load(notEma));
             assertThrows(IOException.class, () -> ema.load(dir.resolve("missing.safetensors")));
+            IOException directory = assertThrows(IOException.class, () -> ema.load(dir));
+            assertTrue(directory.getMessage().contains(dir + ": not a regular file"), directory.getMessage());
+            assertEquals(allocated, backend.allocatedBytes(), "a failed load keeps nothing allocated");
             assertBits(before, shadow(ema, 0)[0], "shadows unchanged");
             assertEquals(stats, ema.stats());
             ema.load(good);

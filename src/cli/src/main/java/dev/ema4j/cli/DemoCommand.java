@@ -23,7 +23,7 @@ import picocli.CommandLine.Spec;
  * EMAs of its weights are kept; prints the last iterate against the best EMA and writes a report.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Train a small CNN on Fashion-MNIST (clean, and with 40% label noise) with SGD and EMAs of its "
+        description = "Train a small CNN on Fashion-MNIST (clean, and with 40%% label noise) with SGD and EMAs of its "
                 + "weights, then compare the last iterate with the best EMA (a few minutes on two CPU cores).")
 final class DemoCommand implements Callable<Integer> {
 

@@ -67,7 +67,15 @@ public final class CellRunner {
     /** Reads a cell's result, or null when the cell has not been published. */
     public static CellResult read(Path cells, RunSpec spec) throws IOException {
         Path file = cells.resolve(spec.key()).resolve("result.json");
-        return Files.exists(file) ? JSON.readValue(file.toFile(), CellResult.class) : null;
+        if (!Files.exists(file)) {
+            return null;
+        }
+        try {
+            return JSON.readValue(file.toFile(), CellResult.class);
+        } catch (IOException e) {
+            throw new IOException(file + " is not a readable cell result (delete the cell's directory to run it "
+                    + "again): " + e.getMessage(), e);
+        }
     }
 
     /** Runs {@code spec} and publishes its cell under {@code cells}, reporting to {@code progress}. */

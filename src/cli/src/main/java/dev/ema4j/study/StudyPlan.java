@@ -45,13 +45,16 @@ public final class StudyPlan {
         return g;
     }
 
+    /** Most seeds a study takes: each is a set of training runs of minutes to hours. */
+    public static final int MAX_SEEDS = 1000;
+
     /**
      * The runs of {@code experiments} at {@code scale}: the cosine runs with seeds 1..{@code seeds} (consistency
      * compares seeds), every other group with seed 1 only.
      */
     public static List<RunSpec> runs(List<String> experiments, Scale scale, int seeds) {
-        if (seeds < 1) {
-            throw new IllegalArgumentException("seeds is " + seeds + "; must be >= 1");
+        if (seeds < 1 || seeds > MAX_SEEDS) {
+            throw new IllegalArgumentException("seeds is " + seeds + "; must be 1 to " + MAX_SEEDS);
         }
         Set<String> groups = new LinkedHashSet<>();
         for (String e : experiments) {

@@ -19,17 +19,20 @@ class CommandsTest {
 
     /** Runs the program; returns {exit code, stdout + stderr}. */
     private static Object[] run(String... args) {
-        StringWriter err = new StringWriter();
-        CommandLine cli = Ema4jCommand.commandLine();
-        cli.setErr(new PrintWriter(err));
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         java.io.PrintStream saved = System.out;
+        java.io.PrintStream savedErr = System.err;
         System.setOut(new java.io.PrintStream(out, true));
+        System.setErr(new java.io.PrintStream(out, true));  // picocli's own warnings go to System.err
         try {
+            StringWriter err = new StringWriter();
+            CommandLine cli = Ema4jCommand.commandLine();
+            cli.setErr(new PrintWriter(err));
             int code = cli.execute(args);
             return new Object[] {code, out + err.toString()};
         } finally {
             System.setOut(saved);
+            System.setErr(savedErr);
         }
     }
 
@@ -77,7 +80,9 @@ class CommandsTest {
     @Test
     void badOptionsGiveClearErrors(@TempDir Path dir) throws IOException {
         assertError(run("reproduce", "nosuch"), "unknown experiment \"nosuch\"");
-        assertError(run("reproduce", "all", "--seeds", "-1", "--out", dir.toString()), "seeds is -1; must be >= 1");
+        assertError(run("reproduce", "all", "--seeds", "-1", "--out", dir.toString()), "seeds is -1; must be 1 to 1000");
+        assertError(run("reproduce", "all", "--seeds", "2000000000", "--list-cells"),
+                "seeds is 2000000000; must be 1 to 1000");
         assertError(run("reproduce", "all", "--scale", "huge"), "--scale is \"huge\"; must be quick or full");
         assertError(run("reproduce", "all", "--out", dir.toString(), "--data", dir.resolve("nowhere").toString()),
                 "apt-get install -y dataset-fashion-mnist");
@@ -88,6 +93,31 @@ class CommandsTest {
         assertError(run("reproduce", "all", "--cell", "nosuch-seed9", "--out", dir.toString()),
                 "--cell nosuch-seed9 is not a cell");
         assertFalse(Files.exists(dir.resolve("report.md")), "no report from failed commands");
+    }
+
+    @Test
+    void helpPrintsNoWarnings() {
+        for (String command : new String[] {"demo", "reproduce", "report", "bench"}) {
+            Object[] r = run(command, "--help");
+            assertEquals(0, r[0], (String) r[1]);
+            assertFalse(((String) r[1]).contains("WARN"), (String) r[1]);
+        }
+        Object[] top = run("--help");
+        assertFalse(((String) top[1]).contains("WARN"), (String) top[1]);
+        assertTrue(((String) run("demo", "--help")[1]).contains("40% label"), "the percent sign prints as is");
+    }
+
+    @Test
+    void aCorruptCellIsReportedWithItsPath(@TempDir Path dir) throws IOException {
+        assertEquals(0, run("reproduce", "bn", "--scale", "quick", "--seeds", "1", "--out", dir.toString(),
+                "--quiet")[0]);
+        Path result;
+        try (var cells = Files.list(dir.resolve("cells"))) {
+            result = cells.findFirst().orElseThrow().resolve("result.json");
+        }
+        Files.writeString(result, "{\"truncated");
+        assertError(run("report", "bn", "--scale", "quick", "--seeds", "1", "--out", dir.toString()),
+                result + " is not a readable cell result");
     }
 
     @Test

@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
@@ -51,11 +53,16 @@ public final class SafetensorsFile implements AutoCloseable {
      *
      * @param path the file to open
      * @return the open file; close it when done
-     * @throws SafetensorsException if the file violates the format
+     * @throws SafetensorsException if the file violates the format, or is not a regular file (a directory, a FIFO or
+     *     a device: refused before it is opened, so a FIFO cannot block)
      * @throws IOException if the file cannot be read
      */
     public static SafetensorsFile open(Path path) throws IOException {
         String file = path.toString();
+        if (!Files.isRegularFile(path)) {
+            throw Files.exists(path) ? new SafetensorsException(file + ": not a regular file (a directory, FIFO or device)")
+                    : new NoSuchFileException(file);
+        }
         FileChannel channel = FileChannel.open(path, StandardOpenOption.READ);
         try {
             long fileSize = channel.size();

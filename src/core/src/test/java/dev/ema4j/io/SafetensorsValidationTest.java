@@ -157,6 +157,18 @@ class SafetensorsValidationTest {
     }
 
     @Test
+    void directoriesAndFifosAreRefusedBeforeOpening() throws IOException, InterruptedException {
+        SafetensorsException directory = assertThrows(SafetensorsException.class, () -> SafetensorsFile.open(dir));
+        assertEquals(dir + ": not a regular file (a directory, FIFO or device)", directory.getMessage());
+        Path fifo = dir.resolve("fifo.safetensors");
+        Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mkfifo.waitFor() == 0, "mkfifo is unavailable");
+        SafetensorsException pipe = assertThrows(SafetensorsException.class, () -> SafetensorsFile.open(fifo));
+        assertTrue(pipe.getMessage().startsWith(fifo + ": not a regular file"), pipe.getMessage());
+        assertThrows(java.nio.file.NoSuchFileException.class, () -> SafetensorsFile.open(dir.resolve("missing")));
+    }
+
+    @Test
     void sizeMismatchMessageIsExact() throws IOException {
         Path path = dir.resolve("model.safetensors");
         Files.write(path, file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}}", 12));

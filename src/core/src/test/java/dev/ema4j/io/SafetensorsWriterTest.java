@@ -2,15 +2,19 @@ package dev.ema4j.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,6 +27,47 @@ class SafetensorsWriterTest {
 
     @TempDir
     Path dir;
+
+    @Test
+    void staleTemporariesOfTheSameTargetAreRemovedByTheNextSave() throws IOException {
+        Path path = dir.resolve("ema.safetensors");
+        Path stale = dir.resolve(".ema.safetensors.3k9x0af2.tmp");    // left by a process killed while saving
+        Path otherTarget = dir.resolve(".other.safetensors.3k9x0af2.tmp");
+        Path notOurs = dir.resolve(".ema.safetensors.tmp");
+        Path staleDirectory = dir.resolve(".ema.safetensors.zz.tmp");
+        Files.write(stale, new byte[1000]);
+        Files.write(otherTarget, new byte[10]);
+        Files.write(notOurs, new byte[10]);
+        Files.createDirectory(staleDirectory);
+        Path held = dir.resolve(".ema.safetensors.held1.tmp");
+        try (FileChannel writer = FileChannel.open(held, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+             FileLock lock = writer.lock()) {                            // a save in progress
+            SafetensorsWriter.write(path, Map.of(), List.of(new FloatTensor("w", List.of(1L), values(1f))));
+            assertTrue(lock.isValid());
+            assertTrue(Files.exists(held), "a temporary file being written is kept");
+        }
+        assertFalse(Files.exists(stale), "the stale temporary file is removed");
+        assertTrue(Files.exists(otherTarget), "another target's temporary file is kept");
+        assertTrue(Files.exists(notOurs), "a file of another naming pattern is kept");
+        assertTrue(Files.exists(staleDirectory), "directories are never removed");
+        assertTrue(Files.exists(path));
+    }
+
+    @Test
+    void writesBf16AndF16RoundedToNearestEven() throws IOException {
+        Path path = dir.resolve("half.safetensors");
+        float tie = Float.intBitsToFloat(0x3f808000);  // halfway between two bf16 values: rounds to the even 0x3f80
+        SafetensorsWriter.write(path, Map.of(), List.of(
+                new FloatTensor("b", TensorDType.BF16, List.of(2L), values(tie, 1.5f)),
+                new FloatTensor("h", TensorDType.F16, List.of(1L), values(65504f))));
+        try (SafetensorsFile f = SafetensorsFile.open(path)) {
+            assertEquals(TensorDType.BF16, f.tensor("b").orElseThrow().dtype());
+            assertEquals(List.of(2L), f.tensor("b").orElseThrow().shape());
+        }
+        byte[] bytes = Files.readAllBytes(path);
+        byte[] data = java.util.Arrays.copyOfRange(bytes, bytes.length - 6, bytes.length);
+        assertArrayEquals(new byte[] {(byte) 0x80, 0x3f, (byte) 0xc0, 0x3f, (byte) 0xff, 0x7b}, data);
+    }
 
     @Test
     void writesExactlyTheHandComputedBytes() throws IOException {

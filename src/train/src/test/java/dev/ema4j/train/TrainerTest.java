@@ -16,6 +16,10 @@ import dev.ema4j.data.Augmentation;
 import dev.ema4j.data.DatasetView;
 import dev.ema4j.data.FashionMnist;
 import dev.ema4j.data.ImageDataset;
+import dev.ema4j.io.FloatTensor;
+import dev.ema4j.io.SafetensorsFile;
+import dev.ema4j.io.SafetensorsWriter;
+import dev.ema4j.io.TensorInfo;
 import dev.ema4j.nn.BatchNorm2d;
 import dev.ema4j.nn.Conv2d;
 import dev.ema4j.nn.GlobalAvgPool;
@@ -32,6 +36,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -249,6 +254,92 @@ class TrainerTest {
                 assertArrayEquals(before, values(backend, net));
                 assertEquals(0, trainer.step());
             }
+        }
+    }
+
+    /**
+     * A checkpoint whose second EMA state is invalid is refused as a whole: the weights, momentum and the first EMA
+     * are not replaced before the second is found bad, and nothing stays allocated.
+     */
+    @Test
+    void aCheckpointWithAnInvalidEmaPartChangesNothing(@TempDir Path dir) throws IOException {
+        DatasetView train = synthetic(64, 4, 43);
+        TrainingConfig config = new TrainingConfig(2, 32, 1, Sgd.nesterov(0), LrSchedule.constant(0.1),
+                EmaConfig.constant(0.9, 0.99), Augmentation.NONE, EvaluationConfig.defaults());
+        Path saved = dir.resolve("run.safetensors");
+        Path broken = dir.resolve("broken.safetensors");
+        try (Backend backend = new CpuBackend(2)) {
+            try (Network net = Network.build(backend, Models.smallCnn(4, 4), MNIST, 32, 1);
+                 Trainer trainer = new Trainer(net, train, Map.of(), config)) {
+                trainer.runSteps(3);
+                trainer.save(saved);
+            }
+            rewrite(saved, broken, "ema_stats.shadow.0.decay", "0.5");
+            try (Network net = Network.build(backend, Models.smallCnn(4, 4), MNIST, 32, 2);
+                 Trainer trainer = new Trainer(net, train, Map.of(), config)) {
+                trainer.runSteps(1);
+                List<float[]> before = state(backend, trainer, net);
+                long allocated = backend.allocatedBytes();
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> trainer.load(broken));
+                assertTrue(e.getMessage().contains("0.5"), e.getMessage());
+                List<float[]> after = state(backend, trainer, net);
+                for (int i = 0; i < before.size(); i++) {
+                    assertArrayEquals(before.get(i), after.get(i), "buffer " + i + " unchanged");
+                }
+                assertEquals(1, trainer.step());
+                assertEquals(allocated, backend.allocatedBytes(), "the EMA states read are freed");
+                trainer.load(saved);
+                assertEquals(3, trainer.step());
+            }
+        }
+    }
+
+    /** A checkpoint of another seed, or with a position outside this run, is refused with the numbers. */
+    @Test
+    void checkpointMetadataMustFitTheRun(@TempDir Path dir) throws IOException {
+        DatasetView train = synthetic(320, 4, 44);
+        TrainingConfig config = new TrainingConfig(2, 32, 1, Sgd.nesterov(0), LrSchedule.constant(0.1), null,
+                Augmentation.NONE, EvaluationConfig.defaults());
+        Path saved = dir.resolve("run.safetensors");
+        try (Backend backend = new CpuBackend(2);
+             Network net = Network.build(backend, Models.smallCnn(4, 4), MNIST, 32, 1)) {
+            try (Trainer trainer = new Trainer(net, train, Map.of(), config)) {
+                trainer.runSteps(13);  // 10 batches per epoch: epoch 1, batch 3
+                trainer.save(saved);
+            }
+            TrainingConfig otherSeed = new TrainingConfig(2, 32, 7, Sgd.nesterov(0), LrSchedule.constant(0.1), null,
+                    Augmentation.NONE, EvaluationConfig.defaults());
+            try (Trainer trainer = new Trainer(net, train, Map.of(), otherSeed)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> trainer.load(saved));
+                assertTrue(e.getMessage().contains("seed 1, this run has seed 7"), e.getMessage());
+            }
+            try (Trainer trainer = new Trainer(net, synthetic(160, 4, 44), Map.of(), config)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> trainer.load(saved));
+                assertTrue(e.getMessage().contains("position epoch 1, batch 3, step 13 does not fit this run of 2 "
+                        + "epochs of 5 batches"), e.getMessage());
+                assertEquals(0, trainer.step());
+            }
+            rewrite(saved, dir.resolve("shorter.safetensors"), "batch", "12");
+            try (Trainer trainer = new Trainer(net, train, Map.of(), config)) {
+                assertThrows(IllegalArgumentException.class, () -> trainer.load(dir.resolve("shorter.safetensors")));
+                trainer.load(saved);
+                assertEquals(13, trainer.step());
+            }
+        }
+    }
+
+    /** Copies a safetensors file, replacing one metadata value. */
+    private static void rewrite(Path from, Path to, String key, String value) throws IOException {
+        try (SafetensorsFile f = SafetensorsFile.open(from)) {
+            Map<String, String> meta = new LinkedHashMap<>(f.metadata());
+            assertTrue(meta.containsKey(key), key);
+            meta.put(key, value);
+            List<FloatTensor> tensors = new ArrayList<>();
+            for (TensorInfo t : f.tensors()) {
+                tensors.add(new FloatTensor(t.name(), t.shape(), (offset, dst, dstOffset, length) ->
+                        f.readF32(t, offset, dst, dstOffset, length)));
+            }
+            SafetensorsWriter.write(to, meta, tensors);
         }
     }
 
