@@ -1,5 +1,4 @@
 """Reads the EMA state file written by dev.ema4j.bench.StateFileInterop with Python's safetensors and checks it."""
-import json
 import sys
 
 import torch
@@ -10,8 +9,9 @@ with safe_open(path, framework="pt") as f:
     meta = f.metadata()
     assert meta["format"] == "ema4j.ema-state", meta
     assert meta["steps"] == "1" and meta["updates"] == "1", meta
-    schedules = json.loads(meta["schedules"])
-    assert [s["decay"] for s in schedules] == [0.5, 0.9], schedules
+    assert meta["shadows"] == "2" and meta["format_version"] == "2", meta
+    assert [meta[f"shadow.{k}.schedule"] for k in range(2)] == ["constant", "constant"], meta
+    assert [float(meta[f"shadow.{k}.decay"]) for k in range(2)] == [0.5, 0.9], meta
     assert sorted(f.keys()) == ["ema.0.b", "ema.0.w", "ema.1.b", "ema.1.w"], list(f.keys())
     for k, decay in enumerate([0.5, 0.9]):
         w = f.get_tensor(f"ema.{k}.w")

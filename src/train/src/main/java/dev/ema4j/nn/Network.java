@@ -3,10 +3,15 @@ package dev.ema4j.nn;
 import dev.ema4j.GpuEma;
 import dev.ema4j.backend.Backend;
 import dev.ema4j.backend.DeviceBuffer;
+import dev.ema4j.io.FloatTensor;
+import dev.ema4j.io.SafetensorsWriter;
+import dev.ema4j.io.TensorDType;
 import dev.ema4j.ops.NnOps;
 import dev.ema4j.ops.Shape;
 import dev.ema4j.ops.Tensor;
 import dev.ema4j.optim.Sgd;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -243,6 +248,29 @@ public final class Network implements AutoCloseable {
 
     public ParameterStore parameters() {
         return parameters;
+    }
+
+    /**
+     * Writes the network's current weights and BatchNorm statistics as a plain state dict: one tensor per parameter
+     * and statistic, under the names and in the shapes of the equivalent PyTorch module's {@code state_dict()}
+     * ({@code conv1.weight} {@code [16, 1, 3, 3]}, {@code bn1.running_mean} {@code [16]}, ...), in {@code dtype}
+     * (F32, or BF16/F16 rounded to nearest even), with metadata {@code format} = {@code pt}. Python reads it with
+     * {@code safetensors.torch.load_file} and {@code model.load_state_dict(..., strict=True)} (BatchNorm's
+     * {@code num_batches_tracked} is not stored: PyTorch sets it to 0 when it is missing from a state dict without
+     * version metadata). To export an EMA model, swap its shadows into the parameters (and, if kept, the statistics'
+     * EMA into the statistics) and export inside the swap scopes. Written atomically.
+     */
+    public void exportStateDict(Path path, TensorDType dtype) throws IOException {
+        checkOpen();
+        Objects.requireNonNull(path, "path");
+        Objects.requireNonNull(dtype, "dtype");
+        List<FloatTensor> tensors = new ArrayList<>();
+        for (ParameterStore.Slot slot : parameters.slots()) {
+            Tensor t = parameters.value(slot);
+            tensors.add(new FloatTensor(slot.name(), dtype, slot.dims(), (offset, dst, dstOffset, length) ->
+                    backend.read(t.buffer(), t.offset() + offset, dst, dstOffset, length)));
+        }
+        SafetensorsWriter.write(path, Map.of("format", "pt"), tensors);
     }
 
     public RunState state() {
