@@ -10,7 +10,9 @@ package dev.ema4j;
  * <tr><th>schedule</th><th>{@code decay(t)}</th></tr>
  * <tr><td>{@link Constant}</td><td>{@code α}</td></tr>
  * <tr><td>{@link PaperWarmup} (Morales-Brotons et al. 2024)</td><td>{@code min(α, (t+1)/(t+10))}</td></tr>
- * <tr><td>{@link Timm} (timm's ModelEmaV3 warm-up)</td><td>{@code min(α, 1 − (1 + t/γ)^−p)}</td></tr>
+ * <tr><td>{@link Timm} (timm's ModelEmaV3 warm-up, ema-pytorch's)</td><td>{@code min(α, 1 − (1 + t/γ)^−p)};
+ *     with {@code min_decay} m and {@code update_after_step} u: {@code 0} for {@code t ≤ u}, else
+ *     {@code max(m, min(α, 1 − (1 + (t−u)/γ)^−p))}</td></tr>
  * <tr><td>{@link BiasCorrected} (Adam-style)</td><td>{@code α·(1 − α^t)/(1 − α^(t+1))}</td></tr>
  * <tr><td>{@link PowerFunction} (EDM2, Karras et al. 2024)</td><td>{@code (t/(t+1))^(γ+1)}</td></tr>
  * </table>
@@ -43,7 +45,16 @@ public sealed interface DecaySchedule {
 
     /** {@code decay(t) = min(α, 1 − (1 + t/γ)^−p)}, timm's warm-up (γ = warmup_gamma, p = warmup_power). */
     static DecaySchedule timm(double decay, double gamma, double power) {
-        return new Timm(decay, gamma, power);
+        return new Timm(decay, gamma, power, 0, 0);
+    }
+
+    /**
+     * timm's {@code ModelEmaV3.get_decay} in full (and ema-pytorch's {@code get_current_decay}): decay 0, a copy of the
+     * parameters, for {@code t ≤ u}, then {@code max(m, min(α, 1 − (1 + (t − u)/γ)^−p))}, with {@code m} = min_decay
+     * (ema-pytorch's min_value) and {@code u} = update_after_step.
+     */
+    static DecaySchedule timm(double decay, double gamma, double power, double minDecay, long updateAfterStep) {
+        return new Timm(decay, gamma, power, minDecay, updateAfterStep);
     }
 
     /** {@code decay(t) = α·(1 − α^t)/(1 − α^(t+1))}: Adam-style bias correction. */
@@ -100,22 +111,33 @@ public sealed interface DecaySchedule {
         }
     }
 
-    /** {@code min(α, 1 − (1 + t/γ)^−p)}. */
-    record Timm(double decay, double gamma, double power) implements DecaySchedule {
+    /** {@code 0} for {@code t ≤ u}, else {@code max(m, min(α, 1 − (1 + (t − u)/γ)^−p))}, {@code m ≤ α}. */
+    record Timm(double decay, double gamma, double power, double minDecay, long updateAfterStep)
+            implements DecaySchedule {
         public Timm {
             checkDecay(decay);
             checkPositive("gamma", gamma);
             checkPositive("power", power);
+            if (!(minDecay >= 0 && minDecay <= decay)) {
+                throw new IllegalArgumentException("minDecay is " + minDecay + "; must be in [0, decay = " + decay + "]");
+            }
+            if (updateAfterStep < 0) {
+                throw new IllegalArgumentException("updateAfterStep is " + updateAfterStep + "; must be >= 0");
+            }
         }
 
         @Override
         public double decay(long t) {
-            return Math.min(decay, 1.0 - Math.pow(1.0 + t / gamma, -power));
+            long s = t - updateAfterStep;
+            if (s <= 0) {
+                return 0.0;
+            }
+            return Math.max(minDecay, Math.min(decay, 1.0 - Math.pow(1.0 + s / gamma, -power)));
         }
 
         @Override
         public DecaySchedule compounded(int k) {
-            return new Timm(Math.pow(decay, k), gamma, power);
+            return new Timm(Math.pow(decay, k), gamma, power, Math.pow(minDecay, k), updateAfterStep);
         }
     }
 

@@ -31,8 +31,9 @@ import java.util.Set;
  * <tr><td>{@code shadow.<k>.schedule}</td><td>{@code constant}, {@code paper_warmup}, {@code timm},
  *     {@code bias_corrected} or {@code power_function} ({@link DecaySchedule})</td></tr>
  * <tr><td>{@code shadow.<k>.decay}</td><td>its target decay α (all but {@code power_function})</td></tr>
- * <tr><td>{@code shadow.<k>.gamma}, {@code shadow.<k>.power}</td><td>timm's γ and p; the power function's γ
- *     (and its {@code shadow.<k>.sigma_rel}, informative)</td></tr>
+ * <tr><td>{@code shadow.<k>.gamma}, {@code shadow.<k>.power}, {@code shadow.<k>.min_decay},
+ *     {@code shadow.<k>.update_after_step}</td><td>timm's γ, p, min_decay and update_after_step; the power
+ *     function's γ (and its {@code shadow.<k>.sigma_rel}, informative)</td></tr>
  * <tr><td>{@code every}, {@code clock}</td><td>{@link EmaConfig#every()}, {@link EmaClock} name</td></tr>
  * <tr><td>{@code steps}, {@code updates}, {@code skipped_updates}</td><td>the counters ({@link EmaStats})</td></tr>
  * </table>
@@ -83,6 +84,8 @@ final class EmaStateFile {
             m.put("decay", Double.toString(t.decay()));
             m.put("gamma", Double.toString(t.gamma()));
             m.put("power", Double.toString(t.power()));
+            m.put("min_decay", Double.toString(t.minDecay()));
+            m.put("update_after_step", Long.toString(t.updateAfterStep()));
         } else if (schedule instanceof DecaySchedule.BiasCorrected b) {
             m.put("schedule", "bias_corrected");
             m.put("decay", Double.toString(b.decay()));
@@ -220,7 +223,9 @@ final class EmaStateFile {
                 case "constant" -> DecaySchedule.constant(number(path, meta, prefix + "decay"));
                 case "paper_warmup" -> DecaySchedule.paperWarmup(number(path, meta, prefix + "decay"));
                 case "timm" -> DecaySchedule.timm(number(path, meta, prefix + "decay"),
-                        number(path, meta, prefix + "gamma"), number(path, meta, prefix + "power"));
+                        number(path, meta, prefix + "gamma"), number(path, meta, prefix + "power"),
+                        number(path, meta, prefix + "min_decay"),
+                        parseCount(path, meta, prefix + "update_after_step", false));
                 case "bias_corrected" -> DecaySchedule.biasCorrected(number(path, meta, prefix + "decay"));
                 case "power_function" -> DecaySchedule.powerFunction(number(path, meta, prefix + "gamma"));
                 default -> throw new SafetensorsException(

@@ -31,6 +31,28 @@ class DecayScheduleTest {
     }
 
     /** An EMA with the bias-corrected schedule, started anywhere, equals Adam's m_t / (1 − α^t). */
+    /** timm's ModelEmaV3.get_decay(step), transcribed: step counts optimizer steps from 1. */
+    private static double timmGetDecay(long step, double decay, double minDecay, long updateAfterStep, double gamma,
+                                       double power) {
+        long s = Math.max(0, step - updateAfterStep - 1);
+        if (s <= 0) {
+            return 0.0;
+        }
+        return Math.max(Math.min(1 - Math.pow(1 + s / gamma, -power), decay), minDecay);
+    }
+
+    @Test
+    void timmWithMinDecayAndUpdateAfterStepIsModelEmaV3sGetDecay() {
+        DecaySchedule s = DecaySchedule.timm(0.999, 2.0, 2.0 / 3, 0.5, 10);
+        for (long step = 1; step < 5000; step++) {
+            assertEquals(timmGetDecay(step, 0.999, 0.5, 10, 2.0, 2.0 / 3), s.decay(step - 1), 0.0, "step " + step);
+        }
+        assertEquals(0.0, s.decay(10), "a copy up to update_after_step");
+        assertEquals(0.5, s.decay(11), "then at least min_decay");
+        assertThrows(IllegalArgumentException.class, () -> DecaySchedule.timm(0.9, 1, 1, 0.95, 0));
+        assertThrows(IllegalArgumentException.class, () -> DecaySchedule.timm(0.9, 1, 1, 0, -1));
+    }
+
     @Test
     void biasCorrectionEqualsAdamsCorrectedAverage() {
         double alpha = 0.9;
