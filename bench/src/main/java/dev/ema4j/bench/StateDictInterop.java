@@ -23,8 +23,9 @@ import java.util.Random;
  * Writes an EMA model's state dict for bench/interop/check_state_dict.py, which loads it into the equivalent
  * PyTorch module: trains {@code smallcnn} (SmallCnn(8)) or {@code resnet} (ResNet-8, width 4) for 20 SGD steps on
  * random data with EMAs of the weights and of the BatchNorm statistics, swaps both in, and writes
- * {@code DIR/<model>.safetensors} (F32), {@code DIR/<model>-bf16.safetensors} and {@code DIR/<model>-expected.safetensors}
- * (16 inputs {@code x} and the EMA model's class probabilities {@code probs} in eval mode).
+ * {@code DIR/<model>.safetensors} (F32), {@code DIR/<model>-bf16.safetensors} and
+ * {@code DIR/<model>-expected.safetensors} (16 inputs {@code x} and the EMA model's class probabilities {@code probs}
+ * in eval mode).
  *
  * <pre>{@code java -cp ... dev.ema4j.bench.StateDictInterop DIR smallcnn|resnet}</pre>
  */

@@ -53,8 +53,9 @@ class ReadmeSnippetsTest {
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         StringWriter diagnostics = new StringWriter();
         String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        boolean ok = javac.getTask(diagnostics, null, null,
-                List.of("-classpath", classPath, "-d", out.toString(), "-Xlint:all,-try,-processing", "-Werror"), null, units).call();
+        List<String> options = List.of("-classpath", classPath, "-d", out.toString(), "-Xlint:all,-try,-processing",
+                "-Werror");
+        boolean ok = javac.getTask(diagnostics, null, null, options, null, units).call();
         assertEquals("", diagnostics.toString(), "javac's messages");
         assertTrue(ok, "the README's snippets compile");
     }

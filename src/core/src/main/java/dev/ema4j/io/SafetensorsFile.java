@@ -60,7 +60,8 @@ public final class SafetensorsFile implements AutoCloseable {
     public static SafetensorsFile open(Path path) throws IOException {
         String file = path.toString();
         if (!Files.isRegularFile(path)) {
-            throw Files.exists(path) ? new SafetensorsException(file + ": not a regular file (a directory, FIFO or device)")
+            throw Files.exists(path)
+                    ? new SafetensorsException(file + ": not a regular file (a directory, FIFO or device)")
                     : new NoSuchFileException(file);
         }
         FileChannel channel = FileChannel.open(path, StandardOpenOption.READ);
