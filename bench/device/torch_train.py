@@ -13,12 +13,16 @@ JSON to --out.
 """
 import argparse
 import json
+import os
+import sys
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from torch_timing import timed
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from torch_models import ResNet, SmallCnn  # noqa: E402
 
 N = 25_000_000
 BYTES = {"copy": 8, "sgd": 20, "sgdEma1": 28, "sgdEma3": 44}
@@ -72,46 +76,9 @@ def conv_rows():
     return rows
 
 
-def small_cnn(w=16, classes=10):
-    def block(i, o):
-        return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
-
-    return nn.Sequential(*block(1, w), *block(w, w), nn.MaxPool2d(2), *block(w, 2 * w), *block(2 * w, 2 * w),
-                         nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, classes))
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, i, o, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(i, o, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(o)
-        self.conv2 = nn.Conv2d(o, o, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(o)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or i != o:
-            self.shortcut = nn.Sequential(nn.Conv2d(i, o, 1, stride, bias=False), nn.BatchNorm2d(o))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-def resnet(depth=20, w=16, classes=10):
-    n = (depth - 2) // 6
-    layers = [nn.Conv2d(1, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
-    i = w
-    for stage in range(3):
-        o = w << stage
-        for b in range(n):
-            layers.append(BasicBlock(i, o, 2 if b == 0 and stage > 0 else 1))
-            i = o
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(i, classes)]
-    return nn.Sequential(*layers)
-
-
 def train_rows(batch=128, steps=50):
     rows = []
-    for name, model in [("smallCnn16", small_cnn()), ("resnet20", resnet())]:
+    for name, model in [("smallCnn16", SmallCnn(16, 10)), ("resnet20", ResNet(20, 16, 10))]:
         model = model.cuda()
         params = list(model.parameters())
         emas = [p.detach().clone() for p in params]

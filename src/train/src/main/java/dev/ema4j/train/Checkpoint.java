@@ -159,16 +159,11 @@ final class Checkpoint {
     }
 
     private static long count(Path path, Map<String, String> meta, String key) throws SafetensorsException {
-        String v = meta.get(key);
-        try {
-            long n = Long.parseLong(String.valueOf(v));
-            if (n >= 0) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
+        long n = signed(path, meta, key);
+        if (n < 0) {
+            throw new SafetensorsException(path + ": metadata \"" + key + "\" is " + n + "; expected a count");
         }
-        throw new SafetensorsException(path + ": metadata \"" + key + "\" is " + v + "; expected a count");
+        return n;
     }
 
     private static long signed(Path path, Map<String, String> meta, String key) throws SafetensorsException {
