@@ -4,17 +4,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ema4j.Backends;
-import dev.ema4j.DecaySchedule;
-import dev.ema4j.EmaConfig;
-import dev.ema4j.GpuEma;
-import dev.ema4j.SwapScope;
-import dev.ema4j.backend.Backend;
-import java.io.IOException;
+import java.io.StringWriter;
+import java.lang.reflect.Method;
+import java.net.URI;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.tools.JavaCompiler;
+import javax.tools.JavaFileObject;
+import javax.tools.SimpleJavaFileObject;
+import javax.tools.ToolProvider;
 import org.deeplearning4j.datasets.iterator.ExistingDataSetIterator;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.Test;
@@ -22,40 +26,39 @@ import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 
-/** The README's DL4J snippet, compiled and run on a small network. */
+/** The README's Deeplearning4j snippet compiles as pasted, and runs on a small network. */
 class ReadmeSnippetTest {
 
-    // README: begin
-    @SuppressWarnings("try") // the swap scopes are used for their close()
-    static void trainWithEma(MultiLayerNetwork net, DataSetIterator train, DataSetIterator test, int epochs,
-                             Path emaFile) throws IOException {
-        Dl4jParams weights = Dl4jParams.of(net);                 // net.params() as ema4j Params, zero-copy
-        try (Backend backend = Backends.cpu();
-             GpuEma ema = GpuEma.create(backend, weights.params(), EmaConfig.of(DecaySchedule.paperWarmup(0.999)))) {
-            for (int epoch = 0; epoch < epochs; epoch++) {
-                train.reset();
-                while (train.hasNext()) {
-                    net.fit(train.next());
-                    ema.update(weights.params());                // after every optimizer step
-                }
-            }
-            test.reset();
-            System.out.println("live " + net.evaluate(test).accuracy());
-            try (SwapScope s = ema.swapInto(weights.params())) {  // EMA weights and EMA-averaged BN statistics
-                test.reset();
-                System.out.println("EMA  " + net.evaluate(test).accuracy());
-                train.reset();
-                BatchNormRecompute.recompute(net, train, 50);    // or: BN statistics recomputed for the EMA weights
-                test.reset();
-                System.out.println("EMA, recomputed BN statistics " + net.evaluate(test).accuracy());
-            }                                                    // live weights and statistics back, bit for bit
-            ema.save(emaFile);                                   // named like net.paramTable(): 0_W, 1_mean, ...
-        }
-    }
-    // README: end
+    private static final Pattern BLOCK = Pattern.compile("```java\\n(.*?)```", Pattern.DOTALL);
 
     @Test
-    void runs(@TempDir Path dir) throws IOException {
+    void compilesAndRuns(@TempDir Path dir) throws Exception {
+        String snippet = null;
+        Matcher m = BLOCK.matcher(Files.readString(Path.of("../../README.md")));
+        while (m.find()) {
+            if (m.group(1).contains("dev.ema4j.dl4j")) {
+                snippet = m.group(1);
+            }
+        }
+        assertTrue(snippet != null, "the README has a Deeplearning4j snippet");
+        String code = snippet;
+        JavaFileObject unit = new SimpleJavaFileObject(URI.create("string:///Dl4jWithEma.java"),
+                JavaFileObject.Kind.SOURCE) {
+            @Override
+            public CharSequence getCharContent(boolean ignoreEncodingErrors) {
+                return code;
+            }
+        };
+        Path classes = Files.createDirectories(dir.resolve("classes"));
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        StringWriter diagnostics = new StringWriter();
+        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> options = List.of("-classpath", classPath, "-d", classes.toString(),
+                "-Xlint:all,-try,-processing", "-Werror");
+        boolean ok = javac.getTask(diagnostics, null, null, options, null, List.of(unit)).call();
+        assertEquals("", diagnostics.toString(), "javac's messages");
+        assertTrue(ok, "the snippet compiles");
+
         MultiLayerNetwork net = Dl4jNets.cnn(21);
         List<DataSet> batches = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
@@ -63,7 +66,13 @@ class ReadmeSnippetTest {
         }
         DataSetIterator data = new ExistingDataSetIterator(batches);
         var live = net.params().dup();
-        trainWithEma(net, data, data, 2, dir.resolve("ema.safetensors"));
+        try (URLClassLoader loader = new URLClassLoader(new URL[] {classes.toUri().toURL()},
+                getClass().getClassLoader())) {
+            Method train = loader.loadClass("Dl4jWithEma").getDeclaredMethod("trainWithEma", MultiLayerNetwork.class,
+                    DataSetIterator.class, DataSetIterator.class, int.class, Path.class);
+            train.setAccessible(true);
+            train.invoke(null, net, data, data, 2, dir.resolve("ema.safetensors"));
+        }
         assertTrue(Files.size(dir.resolve("ema.safetensors")) > 4L * net.numParams());
         assertEquals(8, net.getIterationCount());
         assertNotEquals(live, net.params(), "trained");
