@@ -1,13 +1,18 @@
 // ema.cu: exponential moving average of weights (the "EMA lerp") for ema4j.
 //
-// Formula, NOTE: [lerp-fma]. For each shadow k with weight w_k = 1 - decay_k (computed in double on the host,
-// rounded once to fp32):
+// Formula, NOTE: [lerp-torch]. For each shadow k with weight w_k = 1 - decay_k (computed in double on the host,
+// rounded once to fp32), in fp32 arithmetic:
 //
-//     e_k <- fmaf(w_k, p, fmaf(-w_k, e_k, e_k))          (= e_k + w_k * (p - e_k))
+//     d = p - e_k                                        (rounded once: __fsub_rn, never contracted)
+//     e_k <- w_k < 0.5f ? fmaf(w_k, d, e_k)              (= e_k + w_k * (p - e_k))
+//                       : fmaf(-(1.0f - w_k), d, p)      (= p - (1 - w_k) * (p - e_k); 1 - w_k is exact)
 //
+// which is, bit for bit, PyTorch's CPU e.lerp_(p, w_k) for fp32 e (torch 1.13, x86-64 with AVX2; golden vectors
+// in bench/golden). The coefficient is -(1 - w_k), not w_k - 1: at w_k = 1 they differ in the sign of zero. No
+// flush to zero (compute_75 PTX without fast math keeps subnormals); NaN and infinities follow the formula.
 // p is read once per element (fp32, bf16 or fp16, widened to fp32 in registers) and up to K = 8 fp32 shadows
-// are updated in the same pass. The Java CPU backend evaluates the same two FMAs, so both backends produce
-// bit-identical shadows.
+// are updated in the same pass. The Java CPU backend (dev.ema4j.backend.cpu.Lerp) evaluates the same operations,
+// so both backends produce bit-identical shadows.
 //
 // NOTE: [half-conversions]. bf16/fp16 <-> fp32 conversions are integer code written the same way in Java
 // (dev.ema4j.backend.HalfFloats): widening is exact; narrowing rounds to nearest even, overflows to infinity,
@@ -57,8 +62,11 @@ struct EmaChunk {
     long long begin;
 };
 
+// NOTE: [lerp-torch], written with selects: the coefficient is hoisted out of the loops, and no branch remains.
 __device__ __forceinline__ float lerp(float w, float p, float e) {
-    return fmaf(w, p, fmaf(-w, e, e));  // NOTE: [lerp-fma]
+    const float d = __fsub_rn(p, e);
+    const bool low = w < 0.5f;
+    return fmaf(low ? w : -__fsub_rn(1.0f, w), d, low ? e : p);
 }
 
 // --- NOTE: [half-conversions] -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // dev.ema4j.nn.NnOps#sgdStep and #sgdEmaStep, PyTorch's SGD with dampening 0):
 //
 //     g <- fmaf(wd, p, g);  m <- fmaf(mu, m, g);  p <- p - lr * (nesterov ? fmaf(mu, m, g) : m)
-//     then for each shadow k:  e_k <- fmaf(w_k, p, fmaf(-w_k, e_k, e_k))        (NOTE: [lerp-fma], cuda/ema.cu)
+//     then each shadow k is updated toward the new p as in ema_lerp_f32         (NOTE: [lerp-torch], cuda/ema.cu)
 //
 // (the gradient buffer is only read: the weight-decayed g lives in registers). One pass over memory: p, g and m
 // are read once, p and m written once (20 bytes per parameter), and each shadow read and written once (+8 bytes).
@@ -52,7 +52,9 @@ __device__ __forceinline__ float sgd(float& p, float g, float& m, const SgdParam
 }
 
 __device__ __forceinline__ float lerp(float w, float p, float e) {
-    return fmaf(w, p, fmaf(-w, e, e));  // NOTE: [lerp-fma]
+    const float d = sub_rn(p, e);  // NOTE: [lerp-torch] in cuda/ema.cu
+    const bool low = w < 0.5f;
+    return fmaf(low ? w : -sub_rn(1.0f, w), d, low ? e : p);
 }
 
 __device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }

@@ -18,7 +18,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
 
 NVCC="${NVCC:-nvcc}"
-NVCC_FLAGS=(-ptx -arch=compute_75 -O3)   # no --use_fast_math: [lerp-fma] and the conversions must stay exact
+NVCC_FLAGS=(-ptx -arch=compute_75 -O3)   # no --use_fast_math: [lerp-torch] and the conversions must stay exact
 OUT_REL="src/cuda/src/main/resources/dev/ema4j/backend/cuda"
 
 die() { echo "build-ptx: error: $*" >&2; exit 1; }

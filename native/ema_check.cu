@@ -132,8 +132,14 @@ struct Rng {
 static inline uint32_t bits_of(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
 static inline float float_of(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 
-// NOTE: [lerp-fma] in ema.cu: e <- fma(w, p, fma(-w, e, e)), fp32, one rounding per fma.
-static inline float ref_lerp(float w, float p, float e) { return std::fmaf(w, p, std::fmaf(-w, e, e)); }
+// NOTE: [lerp-torch] in ema.cu, PyTorch's lerp: d = p - e rounded to fp32 (no product here that a compiler could
+// contract into an FMA), then one fmaf: e + w*d below w = 0.5, p - (1 - w)*d from there on.
+static inline float ref_lerp(float w, float p, float e) {
+    float d = p - e;
+    if (w < 0.5f) return std::fmaf(w, d, e);
+    float v = 1.0f - w;
+    return std::fmaf(-v, d, p);
+}
 
 // Widening from the definition of the formats (sign, biased exponent, fraction), computed in double.
 static float ref_widen_f16(uint16_t h) {

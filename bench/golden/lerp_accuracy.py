@@ -18,14 +18,19 @@ Forms (all fp32, w = 1 - decay):
 make_lerp_golden.fma32.
   (f) float64 EMA with the fp32-rounded decay and alpha of (b)/(e), no rounding:
       isolates the effect of fp32(decay) + fp32(1 - decay) != 1.
+  (g) ema4j          GpuEma.update on the CPU backend          [Java, with --ema4j]
+      the parameters of every step are streamed to dev.ema4j.bench.LerpReplay;
+      the script also counts the elements where (g) and (a) differ in bits.
 
 Usage (from the repository root):
     /usr/bin/python3 bench/golden/lerp_accuracy.py [--n 100000] [--steps 2000]
-        [--decays 0.9999,0.999] [--traj walk|iid] [--seed 1]
+        [--decays 0.9999,0.999] [--traj walk|iid] [--seed 1] [--ema4j]
+--ema4j needs the benchmarks built: mvn -B -q -DskipTests package -pl bench -am
 """
 import argparse
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -42,7 +47,12 @@ def ulp32(x):
     return np.spacing(np.abs(x.astype(F32))).astype(np.float64)
 
 
-def run(decay, n, steps, traj, seed):
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+EMA4J_CP = os.path.join(ROOT, "bench", "target", "ema4j-bench-0.1.0-SNAPSHOT.jar") + os.pathsep + \
+    os.path.join(ROOT, "bench", "target", "lib", "*")
+
+
+def run(decay, n, steps, traj, seed, ema4j=False):
     rng = np.random.default_rng(seed)
     w = 1.0 - decay
     w32 = F32(w)
@@ -57,12 +67,19 @@ def run(decay, n, steps, traj, seed):
     ee = p.copy()
     ef = p.astype(np.float64)
     base = p.copy()
+    java = None
+    if ema4j:
+        java = subprocess.Popen(["java", "-cp", EMA4J_CP, "dev.ema4j.bench.LerpReplay", str(n), str(steps),
+                                 repr(decay)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        java.stdin.write(p.astype("<f4").tobytes())
     for _ in range(steps):
         if traj == "walk":
             p = (p + (rng.standard_normal(n) * 1e-3).astype(F32)).astype(F32)
         else:
             p = (base + (rng.standard_normal(n) * 1e-2).astype(F32)).astype(F32)
         pt = torch.from_numpy(p)
+        if java is not None:
+            java.stdin.write(p.astype("<f4").tobytes())
         ea.lerp_(pt, w)
         eb.mul_(decay).add_(pt, alpha=w)
         ec = fma32(w32, p, fma32(-w32, ec, ec))
@@ -73,16 +90,26 @@ def run(decay, n, steps, traj, seed):
         r64 = decay * r64 + w * p64
         r64w = r64w + np.float64(w32) * (p64 - r64w)
         ef = np.float64(d32) * ef + np.float64(w32) * p64
+    forms = [("(a) torch lerp_", ea.numpy()), ("(b) torch mul_+add_", eb.numpy()),
+             ("(c) two-FMA fma(w,p,fma(-w,e,e))", ec), ("(d) lerp unfused (2 roundings)", ed),
+             ("(e) mul+add, 3 roundings", ee),
+             ("(f) float64 d32*e + w32*p (no rounding)", ef)]
+    differ = None
+    if java is not None:
+        raw, _ = java.communicate()
+        if java.returncode != 0 or len(raw) != 4 * n:
+            sys.exit("LerpReplay failed (exit %d, %d bytes)" % (java.returncode, len(raw)))
+        eg = np.frombuffer(raw, dtype="<f4").astype(F32)
+        ta = ea.numpy()
+        differ = int(np.count_nonzero((eg.view(np.uint32) != ta.view(np.uint32)) & ~(np.isnan(eg) & np.isnan(ta))))
+        forms.append(("(g) ema4j GpuEma (Java CPU backend)", eg))
     out = []
-    for name, e in (("(a) torch lerp_", ea.numpy()), ("(b) torch mul_+add_", eb.numpy()),
-                    ("(c) two-FMA fma(w,p,fma(-w,e,e))", ec), ("(d) lerp unfused (2 roundings)", ed),
-                    ("(e) mul+add, 3 roundings", ee),
-                    ("(f) float64 d32*e + w32*p (no rounding)", ef)):
+    for name, e in forms:
         u = ulp32(e)  # for (f): ulp of its value rounded to fp32
         err = np.abs(e.astype(np.float64) - r64) / u
         errw = np.abs(e.astype(np.float64) - r64w) / u
         out.append((name, err.mean(), np.percentile(err, 99.9), err.max(), errw.mean(), errw.max()))
-    return out
+    return out, differ
 
 
 def main():
@@ -93,6 +120,8 @@ def main():
     ap.add_argument("--traj", choices=("walk", "iid"), default="walk",
                     help="walk: p_t = p_{t-1} + N(0,1e-3); iid: p_t = p_0 + N(0,1e-2); p_0 ~ N(0,0.02)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ema4j", action="store_true",
+                    help="also run ema4j's update in Java (needs the bench jars, see the docstring)")
     a = ap.parse_args()
     print("torch %s, numpy %s, python %s, %s, torch threads %d, ATEN_CPU_CAPABILITY=%s"
           % (torch.__version__, np.__version__, platform.python_version(), platform.machine(),
@@ -101,8 +130,10 @@ def main():
           % (a.n, a.steps, a.traj, a.seed))
     for decay in [float(x) for x in a.decays.split(",")]:
         t0 = time.time()
-        rows = run(decay, a.n, a.steps, a.traj, a.seed)
+        rows, differ = run(decay, a.n, a.steps, a.traj, a.seed, a.ema4j)
         print("\ndecay=%r  (w32=%r)  [%.0f s]" % (decay, float(F32(1.0 - decay)), time.time() - t0))
+        if differ is not None:
+            print("  ema4j vs torch lerp_: %d of %d final shadow elements differ in bits" % (differ, a.n))
         print("  %-40s %13s %8s %8s %19s %8s" % ("form", "mean vs ref64", "p99.9", "max",
                                                     "mean vs ref64(w32)", "max"))
         for name, m, p999, mx, mw, mxw in rows:

@@ -24,7 +24,8 @@ import java.util.Objects;
 /**
  * Exponential moving averages of model weights, kept in fp32 "shadow" buffers on a {@link Backend}:
  * <pre>{@code   ema ← decay·ema + (1 − decay)·params          (one pass over memory for all shadows)}</pre>
- * starting from a copy of the initial parameters. Several decays are tracked at once, one shadow each; one
+ * in fp32 exactly as PyTorch's {@code ema.lerp_(params, 1 − decay)} (NOTE: [lerp-torch] in
+ * {@link Backend#emaLerp}), starting from a copy of the initial parameters. Several decays are tracked at once, one shadow each; one
  * update reads the parameters once and updates every shadow in the same pass (one kernel launch on CUDA, without
  * host synchronization). The parameters may be fp32, bf16 or fp16, in host or device memory (see {@link Params}).
  *

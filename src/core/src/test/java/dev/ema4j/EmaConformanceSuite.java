@@ -26,6 +26,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -38,6 +39,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The conformance suite every backend passes: each operation against {@link EmaOracle}, bit for bit, at sizes
@@ -207,6 +209,156 @@ abstract class EmaConformanceSuite {
                             + Integer.toHexString(expectedBits[i] & 0xffff) + ", got 0x"
                             + Integer.toHexString(host[i] & 0xffff));
                 }
+            }
+        }
+    }
+
+    // --- PyTorch's lerp_, bit for bit (golden vectors, NOTE: [lerp-torch]) ------------------------------------
+
+    static Stream<Arguments> goldenTrajectories() {
+        return Stream.of(Golden.DTYPES).flatMap(t -> Stream.of(Golden.DECAYS).map(d -> Arguments.of(t, d)));
+    }
+
+    /**
+     * Each of torch's 15 trajectories (67 lanes: random walks, subnormals, signed zeros, huge values whose difference
+     * overflows, and the infinities and NaNs that follow) replayed one update at a time: every shadow after every
+     * update equals torch's bit for bit (any NaN equals any NaN). fp32 parameters come as an array, a buffer at an
+     * offset and a backend buffer (the CPU backend's two loops), bf16 and fp16 parameters as short arrays.
+     */
+    @ParameterizedTest(name = "{0}, decay {1}")
+    @MethodSource("goldenTrajectories")
+    void goldenTrajectoriesMatchTorchLerpBitForBit(String dtype, String decay) {
+        Golden.Trajectory g = Golden.trajectory(dtype, decay);
+        Storage[] storages = g.dtype() == 0 ? new Storage[] {Storage.ARRAY, Storage.HEAP_BUFFER, Storage.DEVICE}
+                : new Storage[] {Storage.ARRAY};
+        for (Storage storage : storages) {
+            replayGolden(List.of(g), storage, g.name() + ", " + storage);
+        }
+    }
+
+    /** The trajectories of several decays as shadows of one EMA: each fused update equals torch's single updates. */
+    @ParameterizedTest
+    @ValueSource(strings = {"fp32", "bf16", "fp16"})
+    void goldenTrajectoriesFusedInOneUpdate(String name) {
+        List<Golden.Trajectory> all = Stream.of(Golden.DECAYS).map(d -> Golden.trajectory(name, d)).toList();
+        for (Golden.Trajectory g : all) {  // one initial shadow and one parameter trajectory for every decay
+            assertTrue(Arrays.equals(all.get(0).initial(), g.initial()), g.name() + ": initial shadow");
+            assertTrue(Arrays.deepEquals(all.get(0).params(), g.params()), g.name() + ": params");
+        }
+        // decays 0.9999, 0.3, 0.9; and 8 shadows: five with w < 0.5 and three with w >= 0.5, interleaved
+        for (int[] pick : new int[][] {{4, 0, 2}, {4, 0, 3, 1, 2, 0, 4, 2}}) {
+            List<Golden.Trajectory> shadows = Arrays.stream(pick).mapToObj(all::get).toList();
+            replayGolden(shadows, Storage.ARRAY, name + " fused, " + shadows.size() + " shadows");
+        }
+    }
+
+    /**
+     * Torch's single updates of every ordered pair of 29 special fp32 values (±0, subnormals, the normal limits,
+     * ±FLT_MAX, ±inf, NaN, ...) at 10 weights (0, 1e-7, 0.5 − 2^−25, 0.5, 1, ...), each pair one element of an
+     * update: alone, and with the 10 weights as shadows of fused updates (8 and 2).
+     */
+    @Test
+    void goldenEdgePairsMatchTorchLerpBitForBit() {
+        Golden.EdgePairs g = Golden.edgePairs();
+        Map<Integer, List<Integer>> byWeight = new LinkedHashMap<>();
+        for (int i = 0; i < g.w().length; i++) {
+            byWeight.computeIfAbsent(g.w()[i], w -> new ArrayList<>()).add(i);
+        }
+        List<Integer> weights = new ArrayList<>(byWeight.keySet());
+        List<Integer> first = byWeight.get(weights.get(0));
+        float[] e = new float[first.size()];
+        float[] p = new float[first.size()];
+        for (int j = 0; j < e.length; j++) {
+            e[j] = Float.intBitsToFloat(g.e()[first.get(j)]);
+            p[j] = Float.intBitsToFloat(g.p()[first.get(j)]);
+        }
+        double[] decays = new double[weights.size()];
+        int[][] expected = new int[weights.size()][];
+        for (int k = 0; k < decays.length; k++) {
+            List<Integer> at = byWeight.get(weights.get(k));
+            assertEquals(e.length, at.size(), "pairs of weight " + k);
+            expected[k] = new int[e.length];
+            for (int j = 0; j < e.length; j++) {
+                int r = at.get(j);
+                assertEquals(Float.floatToRawIntBits(e[j]), g.e()[r], "weight " + k + " pair " + j + ": e");
+                assertEquals(Float.floatToRawIntBits(p[j]), g.p()[r], "weight " + k + " pair " + j + ": p");
+                expected[k][j] = g.result()[r];
+            }
+            float w = Float.intBitsToFloat(weights.get(k));
+            decays[k] = 1.0 - w;  // exact for these weights: 1 − (1 − w) = w again
+            assertEquals(weights.get(k), Float.floatToRawIntBits(EmaOracle.weight(decays[k])), "weight " + w);
+        }
+        EmaConfig ignore = EmaConfig.constant(0.5).withNonFinite(NonFinitePolicy.IGNORE);
+        for (Storage storage : new Storage[] {Storage.ARRAY, Storage.HEAP_BUFFER, Storage.DEVICE}) {
+            Params params = fp32(storage, p);
+            for (int k = 0; k < decays.length; k++) {
+                try (GpuEma ema = GpuEma.create(backend, Params.of(e.clone()), ignore)) {
+                    ema.update(params, decays[k]);
+                    assertGolden(expected[k], shadow(ema, 0)[0], "edge pairs, w = " + (float) (1 - decays[k])
+                            + ", " + storage);
+                }
+            }
+        }
+        for (int from = 0; from < decays.length; from += Backend.MAX_SHADOWS) {
+            double[] fused = Arrays.copyOfRange(decays, from, Math.min(decays.length, from + Backend.MAX_SHADOWS));
+            try (GpuEma ema = GpuEma.create(backend, Params.of(e.clone()),
+                    EmaConfig.constant(fused).withNonFinite(NonFinitePolicy.IGNORE))) {
+                ema.update(Params.of(p.clone()), fused);
+                for (int k = 0; k < fused.length; k++) {
+                    assertGolden(expected[from + k], shadow(ema, k)[0], "edge pairs, shadow " + k + " of "
+                            + fused.length + " fused, w = " + (float) (1 - fused[k]));
+                }
+            }
+        }
+    }
+
+    /**
+     * Replays trajectories of one parameter sequence, one shadow each, through one EMA with {@link
+     * NonFinitePolicy#IGNORE}, comparing every shadow after every update with torch's.
+     */
+    private void replayGolden(List<Golden.Trajectory> shadows, Storage storage, String what) {
+        Golden.Trajectory g = shadows.get(0);
+        int n = g.n();
+        double[] decays = shadows.stream().mapToDouble(Golden.Trajectory::decay).toArray();
+        float[] initial = new float[n];
+        for (int i = 0; i < n; i++) {
+            initial[i] = Float.intBitsToFloat(g.initial()[i]);
+        }
+        short[] half = new short[n];
+        float[] floats = new float[n];
+        Params params = switch (g.dtype()) {
+            case 0 -> fp32(storage, floats);
+            case 1 -> Params.builder().addBf16("p", half).build();
+            default -> Params.builder().addF16("p", half).build();
+        };
+        EmaConfig config = EmaConfig.constant(decays).withNonFinite(NonFinitePolicy.IGNORE);
+        try (GpuEma ema = GpuEma.create(backend, Params.of(initial), config)) {
+            for (int t = 0; t < g.steps(); t++) {
+                for (int i = 0; i < n; i++) {
+                    floats[i] = Float.intBitsToFloat(g.params()[t][i]);
+                    half[i] = (short) g.params()[t][i];
+                }
+                if (g.dtype() == 0) {
+                    refill(storage, params, floats);
+                }
+                ema.update(params, decays);
+                for (int k = 0; k < decays.length; k++) {
+                    assertGolden(shadows.get(k).shadows()[t], shadow(ema, k)[0],
+                            what + ", shadow " + k + " (decay " + decays[k] + "), update " + t);
+                }
+            }
+        }
+    }
+
+    /** Bit equality with torch's result, where any NaN equals any NaN. */
+    static void assertGolden(int[] expected, float[] actual, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        for (int i = 0; i < expected.length; i++) {
+            int a = Float.floatToRawIntBits(actual[i]);
+            if (!Golden.same(expected[i], a)) {
+                fail(what + ": element " + i + ": torch " + Float.intBitsToFloat(expected[i]) + " (0x"
+                        + Integer.toHexString(expected[i]) + "), got " + actual[i] + " (0x" + Integer.toHexString(a)
+                        + ")");
             }
         }
     }

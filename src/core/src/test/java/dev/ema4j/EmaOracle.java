@@ -34,12 +34,21 @@ final class EmaOracle {
         return (float) (1.0 - decay);
     }
 
-    /** {@code e ← fma(w, p, fma(−w, e, e))} elementwise. */
+    /** PyTorch's {@code e.lerp_(p, w)} elementwise (NOTE: [lerp-torch] in {@code Backend#emaLerp}). */
     static void lerp(float[] e, float[] p, double decay) {
         float w = weight(decay);
         for (int i = 0; i < e.length; i++) {
-            e[i] = Math.fma(w, p[i], Math.fma(-w, e[i], e[i]));
+            e[i] = lerp(e[i], p[i], w);
         }
+    }
+
+    /** {@code fma(w, p − e, e)} below {@code w = 0.5}, {@code fma(−(1 − w), p − e, p)} from there on. */
+    static float lerp(float e, float p, float w) {
+        float d = p - e;
+        if (w < 0.5f) {
+            return Math.fma(w, d, e);
+        }
+        return Math.fma(-(1f - w), d, p);
     }
 
     /** bf16 bits to float by definition: the bits are the upper half of a binary32. */

@@ -14,12 +14,9 @@ import java.util.function.Function;
  * thread-safe. Use after close throws {@link IllegalStateException}.
  *
  * <h2>The EMA update</h2>
- * For each shadow {@code k} with weight {@code w_k = 1 − decay_k} (computed in double, rounded once to float),
- * every parameter {@code p} (widened exactly from fp32, bf16 or fp16 to fp32) updates its shadow element
- * {@code e_k} (fp32) as
- * <pre>{@code   e_k ← fma(w_k, p, fma(−w_k, e_k, e_k))        // = e_k + w_k·(p − e_k); NOTE: [lerp-fma]}</pre>
- * reading each parameter once for all shadows. Narrowing fp32 to bf16/fp16 rounds to nearest even and turns
- * NaN into a quiet NaN (NOTE: [half-conversions] in cuda/ema.cu, {@link HalfFloats}).
+ * {@link #emaLerp} gives its formula: PyTorch's {@code e.lerp_(p, w)}, bit for bit. Narrowing fp32 to bf16/fp16
+ * rounds to nearest even and turns NaN into a quiet NaN (NOTE: [half-conversions] in cuda/ema.cu,
+ * {@link HalfFloats}).
  */
 public interface Backend extends AutoCloseable {
 
@@ -52,9 +49,26 @@ public interface Backend extends AutoCloseable {
     ParamTable bind(Params params);
 
     /**
-     * One EMA update of {@code shadows} toward the parameters of {@code params} (the formula above). Each shadow
-     * is an F32 buffer of {@code params.layout().shadowLength()} elements; {@code weights[k]} is {@code w_k}.
-     * With a guard, the parameters are first checked: if any is NaN or ±Inf, no shadow is touched, the guard is
+     * One EMA update of {@code shadows} toward the parameters of {@code params}. Each shadow is an F32 buffer of
+     * {@code params.layout().shadowLength()} elements; {@code weights[k]} is {@code w_k}.
+     *
+     * <p>NOTE: [lerp-torch]. For each shadow {@code k} with weight {@code w_k = 1 − decay_k} (computed in double,
+     * rounded once to float), every parameter {@code p} (widened exactly from fp32, bf16 or fp16 to fp32) updates
+     * its shadow element {@code e_k} (fp32), in fp32 arithmetic, as
+     * <pre>{@code
+     *   d = p − e_k                                    // rounded once
+     *   e_k ← w_k < 0.5 ? fma(w_k, d, e_k)             // = e_k + w_k·(p − e_k), one rounding
+     *                   : fma(−(1 − w_k), d, p)        // = p − (1 − w_k)·(p − e_k); 1 − w_k is exact
+     * }</pre>
+     * reading each parameter once for all shadows. This is what PyTorch's CPU {@code e.lerp_(p, w_k)} computes
+     * for fp32 {@code e} (version 1.13 on x86-64 with AVX2; the golden vectors of bench/golden/README.md pin it
+     * down and the conformance suites check every backend against them bit for bit), so shadows can be compared
+     * with PyTorch's exactly. It is also more accurate than the two-FMA form {@code fma(w, p, fma(−w, e, e))} and
+     * than {@code e·decay + p·w} (bench/RESULTS.md). The coefficient is {@code −(1 − w_k)}, not {@code w_k − 1}:
+     * at {@code w_k = 1} they differ in the sign of zero, and so can the result. No flush to zero: subnormals are
+     * kept; NaN and infinities propagate as the formula says (an overflowing {@code p − e} is used as it is).
+     *
+     * <p>With a guard, the parameters are first checked: if any is NaN or ±Inf, no shadow is touched, the guard is
      * raised and its skip count grows by one; all of this happens on the device, without host synchronization.
      *
      * @param shadows modified; 1 to {@link #MAX_SHADOWS} distinct buffers

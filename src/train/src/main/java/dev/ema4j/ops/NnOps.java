@@ -112,9 +112,9 @@ public interface NnOps {
 
     /**
      * {@link #sgdStep} fused with an EMA update of the new parameters in the same pass: after the step, every
-     * shadow {@code k} gets {@code e_k ← fma(w_k, p, fma(−w_k, e_k, e_k))} (NOTE: [lerp-fma]), bit for bit what
-     * {@code sgdStep} followed by {@link dev.ema4j.backend.Backend#emaLerp} computes, reading and writing each
-     * array once (20 + 8 bytes per parameter and shadow).
+     * shadow {@code k} is updated toward {@code p} with weight {@code w_k} (NOTE: [lerp-torch] in
+     * {@link dev.ema4j.backend.Backend#emaLerp}), bit for bit what {@code sgdStep} followed by {@code emaLerp}
+     * computes, reading and writing each array once (20 + 8 bytes per parameter and shadow).
      *
      * @param shadows modified; 0 (a plain {@link #sgdStep}) to {@link dev.ema4j.backend.Backend#MAX_SHADOWS} F32
      *     buffers as long as params

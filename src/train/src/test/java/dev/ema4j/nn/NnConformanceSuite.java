@@ -737,7 +737,7 @@ abstract class NnConformanceSuite {
 
     /**
      * The float formula of one SGD step, the {@link Sgd} update with weight decay and momentum as FMAs (as the
-     * EMA update's NOTE: [lerp-fma]) and the coefficients rounded to float once: {@code g' = fma(wd, p, g)},
+     * EMA update's NOTE: [lerp-torch]) and the coefficients rounded to float once: {@code g' = fma(wd, p, g)},
      * {@code m = fma(μ, m, g')}, {@code p = p − lr·(nesterov ? fma(μ, m, g') : m)}.
      */
     static void sgdFloat(float[] p, float[] m, float[] g, Sgd sgd, double lr) {
@@ -752,10 +752,14 @@ abstract class NnConformanceSuite {
         }
     }
 
-    /** The EMA update of the {@link Backend} contract: {@code e ← fma(w, p, fma(−w, e, e))}. */
+    /**
+     * The EMA update of the {@link Backend} contract, PyTorch's {@code e.lerp_(p, w)}: {@code fma(w, p − e, e)} below
+     * {@code w = 0.5}, {@code fma(−(1 − w), p − e, p)} from there on.
+     */
     static void lerpFloat(float[] e, float[] p, float w) {
         for (int i = 0; i < e.length; i++) {
-            e[i] = Math.fma(w, p[i], Math.fma(-w, e[i], e[i]));
+            float d = p[i] - e[i];
+            e[i] = w < 0.5f ? Math.fma(w, d, e[i]) : Math.fma(-(1f - w), d, p[i]);
         }
     }
 
@@ -808,7 +812,9 @@ abstract class NnConformanceSuite {
         float[] weights = new float[shadows];
         for (int k = 0; k < shadows; k++) {
             e[k] = gaussian(random, n, 1);
-            weights[k] = k == shadows - 1 && k > 0 ? 1f : (float) (1 - Math.pow(0.5, k + 1));
+            // both branches of the formula, mixed: 0.5, 0.25, 0.875, 0.0625, ..., and w = 1 last
+            double half = Math.pow(0.5, k + 1);
+            weights[k] = k == shadows - 1 && k > 0 ? 1f : (float) (k % 2 == 0 ? 1 - half : half);
         }
         try (Buffers b = new Buffers()) {
             DeviceBuffer fusedP = b.upload(p);

@@ -43,7 +43,8 @@ class SgdEmaStepTest {
                     float[] weights = new float[count];
                     for (int k = 0; k < count; k++) {
                         e0[k] = gaussian(r, n);
-                        weights[k] = (float) (1 - Math.pow(0.5, k + 1));
+                        double half = Math.pow(0.5, k + 1);  // both branches of the formula: 0.5, 0.25, 0.875, ...
+                        weights[k] = (float) (k % 2 == 0 ? 1 - half : half);
                     }
                     Run fused = new Run(backend, p0, g, m0, e0);
                     TrainingOps.of(backend).sgdEmaStep(fused.p, fused.g, fused.m, SGD, 0.1, fused.shadows, weights);
