@@ -6,9 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.ema4j.GpuEma;
 import dev.ema4j.backend.cuda.CudaBackend;
 import dev.ema4j.train.Trainer;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.URISyntaxException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -17,9 +19,11 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.spi.ToolProvider;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.spi.ToolProvider;
+import java.util.stream.Stream;
+import java.util.zip.ZipFile;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -40,7 +44,7 @@ class PackageDependenciesTest {
     private static final Map<String, String> MODULE_OF = new TreeMap<>();
 
     @BeforeAll
-    static void readDependencies() throws URISyntaxException {
+    static void readDependencies() throws URISyntaxException, IOException {
         MODULES.put("core", location(GpuEma.class));
         MODULES.put("cuda", location(CudaBackend.class));
         MODULES.put("train", location(Trainer.class));
@@ -58,10 +62,12 @@ class PackageDependenciesTest {
                 USES.computeIfAbsent(e.group(2), k -> new TreeSet<>());
             }
         }
+        Map<String, Set<String>> packages = new LinkedHashMap<>();
+        for (Map.Entry<String, Path> m : MODULES.entrySet()) {
+            packages.put(m.getKey(), packagesOf(m.getValue()));
+        }
         for (String pkg : USES.keySet()) {
-            List<String> holders = MODULES.entrySet().stream()
-                    .filter(m -> m.getValue().resolve(pkg.replace('.', '/')).toFile().isDirectory()
-                            && containsClasses(m.getValue().resolve(pkg.replace('.', '/'))))
+            List<String> holders = packages.entrySet().stream().filter(m -> m.getValue().contains(pkg))
                     .map(Map.Entry::getKey).toList();
             assertEquals(1, holders.size(), "package " + pkg + " is in modules " + holders);
             MODULE_OF.put(pkg, holders.get(0));
@@ -126,8 +132,24 @@ class PackageDependenciesTest {
         assertEquals(List.of(), wrong);
     }
 
-    private static boolean containsClasses(Path dir) {
-        java.io.File[] files = dir.toFile().listFiles((d, name) -> name.endsWith(".class"));
-        return files != null && files.length > 0;
+    /** The packages that hold classes in a classes directory (the build's) or a jar (the reactor's). */
+    private static Set<String> packagesOf(Path classes) throws IOException {
+        List<String> names = new ArrayList<>();
+        if (Files.isDirectory(classes)) {
+            try (Stream<Path> files = Files.walk(classes)) {
+                files.forEach(f -> names.add(classes.relativize(f).toString().replace(java.io.File.separatorChar, '/')));
+            }
+        } else {
+            try (ZipFile jar = new ZipFile(classes.toFile())) {
+                jar.stream().forEach(e -> names.add(e.getName()));
+            }
+        }
+        Set<String> packages = new TreeSet<>();
+        for (String name : names) {
+            if (name.endsWith(".class") && name.contains("/")) {
+                packages.add(name.substring(0, name.lastIndexOf('/')).replace('/', '.'));
+            }
+        }
+        return packages;
     }
 }
