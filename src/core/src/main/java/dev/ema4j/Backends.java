@@ -59,7 +59,7 @@ public final class Backends {
 
     /** Whether CUDA can be used here, and why not (probed once per JVM). */
     public static BackendAvailability cudaAvailability() {
-        return CudaModule.PROVIDER.map(BackendProvider::availability).orElse(NO_CUDA_MODULE);
+        return CudaModule.AVAILABILITY;
     }
 
     /** One line saying which backend {@link #best()} opens and why. */
@@ -93,12 +93,14 @@ public final class Backends {
         return System.getProperty(PROPERTY) != null ? "-D" + PROPERTY : ENV;
     }
 
-    /** The CUDA backend's provider, looked up once. */
+    /** The CUDA backend's provider and its availability, looked up and probed once. */
     private static final class CudaModule {
         static final Optional<BackendProvider> PROVIDER = ServiceLoader.load(BackendProvider.class,
                         Backends.class.getClassLoader()).stream()
                 .map(ServiceLoader.Provider::get)
                 .filter(p -> p.name().equals("cuda"))
                 .findFirst();
+        static final BackendAvailability AVAILABILITY =
+                PROVIDER.map(BackendProvider::availability).orElse(NO_CUDA_MODULE);
     }
 }

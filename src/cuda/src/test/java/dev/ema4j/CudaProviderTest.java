@@ -3,6 +3,7 @@ package dev.ema4j;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -27,6 +28,7 @@ class CudaProviderTest {
     @Test
     void backendsUseTheCudaModulesProbe() {
         BackendAvailability a = Backends.cudaAvailability();
+        assertSame(a, Backends.cudaAvailability(), "probed once");
         assertEquals(CudaProbe.availability().available(), a.available());
         assertEquals(CudaProbe.availability().reason(), a.reason());
         assertFalse(a.reason().contains("not on the class path"), a.reason());
