@@ -1,86 +1,47 @@
 package dev.ema4j.ops.cuda;
 
-import static jcuda.jcublas.JCublas2.cublasCreate;
-import static jcuda.jcublas.JCublas2.cublasDestroy;
-import static jcuda.jcublas.JCublas2.cublasSetStream;
-import static jcuda.jcublas.JCublas2.cublasSgemm;
-import static jcuda.jcublas.cublasOperation.CUBLAS_OP_N;
-import static jcuda.jcublas.cublasOperation.CUBLAS_OP_T;
-
-import dev.ema4j.backend.cuda.CudaBackend;
-import dev.ema4j.backend.cuda.CudaProbe;
-import jcuda.CudaException;
-import jcuda.Pointer;
-import jcuda.driver.CUstream;
-import jcuda.jcublas.JCublas2;
-import jcuda.jcublas.cublasHandle;
-import jcuda.runtime.cudaStream_t;
-
 /**
- * The three products of a linear layer through cuBLAS (JCublas2, which needs {@code libcublas.so.12}). Our
- * matrices are row-major; cuBLAS's are column-major, where a row-major {@code (r, c)} matrix reads as its
- * transpose with leading dimension {@code c}. So {@code y = x·wᵀ} (row-major {@code (N, O)}) is computed as the
- * column-major {@code yᵀ = w·xᵀ}, and likewise for the gradients.
+ * The three products of a linear layer through a cuBLAS binding: {@link Cublas13Gemm} ({@code libcublas.so.13}
+ * through JavaCPP's CUDA presets) or {@link Cublas12Gemm} ({@code libcublas.so.12} through JCublas2);
+ * {@link GemmChoice} picks one. Our matrices are row-major; cuBLAS's are column-major, where a row-major
+ * {@code (r, c)} matrix reads as its transpose with leading dimension {@code c}. So {@code y = x·wᵀ} (row-major
+ * {@code (N, O)}) is computed as the column-major {@code yᵀ = w·xᵀ}, and likewise for the gradients.
+ *
+ * <p>Every call runs on the stream the binding was opened on, in the context current on the calling thread (the
+ * backend's primary context: {@link CudaNnOps} makes it current first). Addresses are raw device addresses.
  */
-final class CublasGemm implements AutoCloseable {
+interface CublasGemm extends AutoCloseable {
 
-    private static final Pointer ONE = Pointer.to(new float[] {1f});
-    private static final Pointer ZERO = Pointer.to(new float[] {0f});
-
-    private final cublasHandle handle;
-    private boolean closed;
-
-    private CublasGemm(cublasHandle handle) {
-        this.handle = handle;
-    }
+    /** What runs, for {@link CudaNnOps#gemm()}: {@code cuBLAS 13.1.0 (JavaCPP)}. */
+    String describe();
 
     /**
-     * A cuBLAS handle on {@code stream} in the current context.
-     *
-     * @throws IllegalStateException with the reason when cuBLAS does not load or initialize
+     * Column-major {@code C = op(A)·op(B)} (alpha 1, beta 0) with {@code C} {@code (m, n)} and inner dimension
+     * {@code k}; {@code transA}/{@code transB} select {@code CUBLAS_OP_T} instead of {@code CUBLAS_OP_N}.
      */
-    static CublasGemm open(CUstream stream) {
-        cublasHandle handle = new cublasHandle();
-        try {
-            JCublas2.setExceptionsEnabled(true);
-            cublasCreate(handle);
-        } catch (LinkageError | CudaException e) {
-            throw new IllegalStateException("cuBLAS unavailable: " + CudaProbe.summary(e), e);
-        }
-        try {
-            cublasSetStream(handle, new cudaStream_t(stream));
-        } catch (CudaException e) {
-            cublasDestroy(handle);
-            throw new IllegalStateException("cuBLAS unavailable: " + e.getMessage(), e);
-        }
-        return new CublasGemm(handle);
-    }
+    void sgemm(boolean transA, boolean transB, int m, int n, int k, long a, int lda, long b, int ldb, long c, int ldc);
 
     /** {@code y = x·wᵀ}: x (N, I), w (O, I), y (N, O). */
-    void forward(long x, long w, long y, int n, int in, int out) {
-        cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, ONE, at(w), in, at(x), in, ZERO, at(y), out);
+    default void forward(long x, long w, long y, int n, int in, int out) {
+        sgemm(true, false, out, n, in, w, in, x, in, y, out);
     }
 
     /** {@code dx = dy·w}: dy (N, O), w (O, I), dx (N, I). */
-    void backwardData(long dy, long w, long dx, int n, int in, int out) {
-        cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, ONE, at(w), in, at(dy), out, ZERO, at(dx), in);
+    default void backwardData(long dy, long w, long dx, int n, int in, int out) {
+        sgemm(false, false, in, n, out, w, in, dy, out, dx, in);
     }
 
     /** {@code dw = dyᵀ·x}: dy (N, O), x (N, I), dw (O, I). */
-    void backwardWeight(long dy, long x, long dw, int n, int in, int out) {
-        cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, ONE, at(x), in, at(dy), out, ZERO, at(dw), in);
-    }
-
-    private static Pointer at(long address) {
-        return CudaBackend.pointerAt(address);
+    default void backwardWeight(long dy, long x, long dw, int n, int in, int out) {
+        sgemm(false, true, in, out, n, x, in, dy, out, dw, in);
     }
 
     /** Destroys the handle; later calls do nothing. */
     @Override
-    public void close() {
-        if (!closed) {
-            closed = true;
-            cublasDestroy(handle);
-        }
+    void close();
+
+    /** {@code cublasGetVersion}'s {@code major·10000 + minor·100 + patch} as {@code major.minor.patch}. */
+    static String version(int v) {
+        return v / 10000 + "." + v / 100 % 100 + "." + v % 100;
     }
 }

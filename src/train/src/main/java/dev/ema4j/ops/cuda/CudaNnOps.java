@@ -29,8 +29,10 @@ import jcuda.driver.CUmodule;
  * Every argument is checked ({@link NnChecks}, ownership of every tensor) before the first launch. Nothing waits
  * for the device but {@link #softmaxCrossEntropy}, which returns the loss.
  *
- * <p>Linear layers use cuBLAS when it loads ({@code libcublas.so.12}) and agrees with the tiled kernels on a
- * self-check at start-up, else the tiled kernels; {@code -Dema4j.cuda.gemm=tiled} forces the kernels.
+ * <p>Linear layers use cuBLAS 13 ({@code libcublas.so.13} through JavaCPP) or else cuBLAS 12
+ * ({@code libcublas.so.12} through JCublas), the first that loads and agrees with the tiled kernels on a self-check
+ * at start-up, else the tiled kernels; {@code -Dema4j.cuda.gemm=cublas13|cublas12|tiled} forces one (NOTE:
+ * [gemm-choice] in {@link GemmChoice}). {@link #gemm()} says which runs and why the others do not.
  */
 public final class CudaNnOps implements NnOps, AutoCloseable {
 
@@ -57,7 +59,14 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
                            CUfunction add, CUfunction addTo, CUfunction softmaxXent, CUfunction sgdStep) {
     }
 
-    /** Loads the training kernels into {@code backend}'s context and checks cuBLAS (see the class comment). */
+    /**
+     * Loads the training kernels into {@code backend}'s context and chooses the GEMM of the linear layers (see the
+     * class comment).
+     *
+     * @throws IllegalArgumentException when {@code -Dema4j.cuda.gemm} has an unknown value
+     * @throws IllegalStateException when {@code -Dema4j.cuda.gemm} forces a cuBLAS that cannot be used, with the
+     *     reason
+     */
     public CudaNnOps(CudaBackend backend) {
         this.backend = Objects.requireNonNull(backend, "backend");
         CUmodule conv = backend.loadModule("conv");
@@ -77,33 +86,23 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
                 f(pool, "global_avg_pool_forward_f32"), f(pool, "global_avg_pool_backward_f32"),
                 f(elementwise, "relu_forward_f32"), f(elementwise, "relu_backward_f32"), f(elementwise, "add_f32"),
                 f(elementwise, "add_to_f32"), f(loss, "softmax_xent_f32"), f(sgd, "sgd_step_f32"));
-        CublasGemm blas = null;
-        String reason;
-        if ("tiled".equals(System.getProperty("ema4j.cuda.gemm"))) {
-            reason = "ema4j tiled SGEMM (-Dema4j.cuda.gemm=tiled)";
-        } else {
-            try {
-                blas = CublasGemm.open(backend.stream());
-                String mismatch = selfCheck(blas);
-                reason = mismatch == null ? "cuBLAS"
-                        : "ema4j tiled SGEMM (cuBLAS disagreed with it at start-up: " + mismatch + ")";
-            } catch (RuntimeException e) {  // cuBLAS missing, or failing on this GPU (CudaException)
-                reason = "ema4j tiled SGEMM (cuBLAS failed at start-up: " + e + ")";
-            }
-            if (blas != null && !reason.equals("cuBLAS")) {
-                blas.close();
-                blas = null;
-            }
-        }
-        cublas = blas;
-        gemm = reason;
+        GemmChoice.Selected selected = GemmChoice.parse(System.getProperty(GemmChoice.PROPERTY)).select(List.of(
+                new GemmChoice.Candidate(GemmChoice.CUBLAS13, "cuBLAS 13", () -> Cublas13Gemm.open(backend.stream())),
+                new GemmChoice.Candidate(GemmChoice.CUBLAS12, "cuBLAS 12", () -> Cublas12Gemm.open(backend.stream()))),
+                this::selfCheck);
+        cublas = selected.gemm();
+        gemm = selected.report();
     }
 
     private static CUfunction f(CUmodule module, String name) {
         return CudaBackend.function(module, name);
     }
 
-    /** The GEMM of the linear layers: cuBLAS, or the tiled kernels with the reason. */
+    /**
+     * The GEMM of the linear layers, then why each cuBLAS binding is not used: {@code cuBLAS 13.1.0 (JavaCPP); cuBLAS
+     * 12 not tried}, {@code tiled SGEMM (ema4j kernels); cuBLAS 13: UnsatisfiedLinkError: ...; cuBLAS 12: ...}
+     * (NOTE: [gemm-choice]).
+     */
     @Override
     public String gemm() {
         return gemm;
