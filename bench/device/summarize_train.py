@@ -1,31 +1,74 @@
-"""Merges the Java GPU training benchmarks (JMH JSON of BenchMain gpu-train) and the PyTorch eager baselines
-(torch_train.py JSON) into a Markdown table: time per operation and the speed ratio ema4j / PyTorch."""
+"""Merges the Java GPU training benchmarks with the PyTorch eager baselines (torch_train.py JSON) into a Markdown
+table: time per operation and the speed ratio PyTorch ms / ema4j ms (> 1: ema4j faster).
+
+The Java figures are DeviceQuickBench's JSON (bench/device/run.sh) or JMH's JSON of `BenchMain gpu-train`; the
+PyTorch file may be absent.
+
+usage: python3 summarize_train.py ema4j.json [torch-train.json] [--line]
+  --line  print one line of speed ratios instead of the table (nothing without PyTorch figures)
+"""
 import json
+import os
 import sys
 
-jmh_path, torch_path = sys.argv[1], sys.argv[2]
-ours = {}
-for r in json.load(open(jmh_path)):
-    op = r["benchmark"].rsplit(".", 1)[1]
-    key = op if op != "trainStep" else f"trainStep {r['params']['model']}"
-    ours[key] = r["primaryMetric"]["score"]
-torch_info = json.load(open(torch_path))
-theirs = {}
-for r in torch_info["rows"]:
-    key = r["op"] if r["op"] != "trainStep" else f"trainStep {r['model']}"
-    theirs[key] = r["ms"]
+KEYS = ["copy", "sgd", "sgdEma1", "sgdEma3", "convForward", "convBackward", "trainStep smallCnn16",
+        "trainStep resnet20"]
 
-print(f"PyTorch {torch_info['torch']} eager on {torch_info['device']} (TF32 off); ms per operation, "
-      "speed ratio = PyTorch ms / ema4j ms (> 1: ema4j faster)\n")
-print("| operation | ema4j ms | PyTorch ms | PyTorch variant | speed ratio |")
-print("|---|---:|---:|---|---:|")
-for key in ["copy", "sgd", "sgdEma1", "sgdEma3", "convForward", "convBackward", "trainStep smallCnn16",
-            "trainStep resnet20"]:
-    a = ours.get(key)
-    if a is None:
-        continue
-    for variant in ["", " (fused=True)"]:
-        b = theirs.get(key + variant)
-        if b is None:
+
+def key(op, model):
+    return op if op != "trainStep" else f"trainStep {model}"
+
+
+def load_ours(path):
+    data = json.load(open(path))
+    if isinstance(data, list):  # JMH
+        return {key(r["benchmark"].rsplit(".", 1)[1], r["params"].get("model") if r.get("params") else None):
+                r["primaryMetric"]["score"] for r in data}
+    return {key(r["op"], r.get("model")): r["ms"] for r in data["rows"]}  # DeviceQuickBench
+
+
+def main(argv):
+    line = "--line" in argv
+    paths = [a for a in argv if a != "--line"]
+    ours = load_ours(paths[0])
+    torch_info = None
+    if len(paths) > 1 and os.path.exists(paths[1]):
+        torch_info = json.load(open(paths[1]))
+    theirs = {key(r["op"], r.get("model")): r["ms"] for r in torch_info["rows"]} if torch_info else {}
+
+    if line:
+        parts = []
+        for k in KEYS:
+            a = ours.get(k)
+            b = [theirs[k + v] for v in ["", " (fused=True)"] if k + v in theirs]
+            if a and b and k != "copy":
+                parts.append(f"{k.replace('trainStep ', '')} {min(b) / a:.2f}")
+        if parts:
+            print("speed vs PyTorch " + torch_info["torch"] + " eager, best variant (PyTorch ms / ema4j ms): "
+                  + ", ".join(parts))
+        return
+
+    if torch_info:
+        print(f"PyTorch {torch_info['torch']} eager on {torch_info['device']} (TF32 off); ms per operation, "
+              "speed ratio = PyTorch ms / ema4j ms (> 1: ema4j faster)\n")
+    else:
+        print("no PyTorch figures\n")
+    print("| operation | ema4j ms | PyTorch ms | PyTorch variant | speed ratio |")
+    print("|---|---:|---:|---|---:|")
+    for k in KEYS:
+        a = ours.get(k)
+        if a is None:
             continue
-        print(f"| {key} | {a:.4f} | {b:.4f} | {variant.strip() or 'default'} | {b / a:.2f} |")
+        shown = False
+        for variant in ["", " (fused=True)"]:
+            b = theirs.get(k + variant)
+            if b is None:
+                continue
+            shown = True
+            print(f"| {k} | {a:.4f} | {b:.4f} | {variant.strip() or 'default'} | {b / a:.2f} |")
+        if not shown:
+            print(f"| {k} | {a:.4f} | | | |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
