@@ -40,6 +40,18 @@ with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
     for info, data in entries:
         z.writestr(info, data)
 PY
+# JavaCPP's CUDA presets: only the cuBLAS and runtime bindings are loaded (cuBLAS's bindings load the runtime's first);
+# the NVIDIA libraries themselves come from the GPU machine.
+python3 - .device/lib/cuda-*-linux-x86_64.jar <<'PY'
+import sys, zipfile
+path = sys.argv[1]
+keep = ("/libjnicublas.so", "/libjnicudart.so")
+with zipfile.ZipFile(path) as z:
+    entries = [(i, z.read(i)) for i in z.infolist() if not i.filename.endswith(".so") or i.filename.endswith(keep)]
+with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+    for info, data in entries:
+        z.writestr(info, data)
+PY
 
 stage=bench/target/device-runtime
 rm -rf "$stage"

@@ -6,6 +6,8 @@
 #
 #   env                GPU (nvidia-smi), driver, libcuda / libcublas found (ldconfig -p, common folders), nvcc,
 #                      compute-sanitizer, Java, PyTorch; BackendReport (the backend and the training GEMM)
+#   cublas             FAILs when the loader finds libcublas.so.13 (or, without it, .so.12) but the training GEMM
+#                      is not that cuBLAS (pip's nvidia-* library folders are put on LD_LIBRARY_PATH first)
 #   ema-tests          JUnit CudaEmaConformanceTest, CudaProviderTest: own JVM, -Dema4j.cuda.sync=true
 #                      -Dema4j.requireCuda=true
 #   train-tests        JUnit CudaNnConformanceTest, CrossBackendTrainingTest: own JVM, synchronized launches
@@ -56,9 +58,10 @@ ROOT="$(cd "$(dirname "$SELF")/../.." && pwd -P)"
 cd "$ROOT"
 
 # name | timeout s | estimate s, full | estimate s, --quick ("-": not in --quick) | log | what. The estimates are for an
-# H100 and are guesses until a GPU run has measured them; the timeouts sum to 540 s.
+# H100 and are guesses until a GPU run has measured them; the timeouts sum to 560 s.
 STAGE_TABLE=(
     "env|25|10|10|env.log|GPU, driver, libcuda/libcublas, nvcc, compute-sanitizer, Java, PyTorch; BackendReport"
+    "cublas|20|5|5|env.log|a libcublas.so.13 (or .so.12) the loader finds must be the training GEMM"
     "ema-tests|60|25|25|tests.log|CudaEmaConformanceTest + CudaProviderTest, synchronized launches"
     "train-tests|70|35|35|tests.log|CudaNnConformanceTest + CrossBackendTrainingTest, synchronized launches"
     "train-tests-tiled|45|25|-|tests.log|the same with -Dema4j.cuda.gemm=tiled (only after cuBLAS)"
@@ -309,6 +312,35 @@ stage_env() {
     [ "$DRY" = 0 ] || note "dry run"
 }
 
+# The libcublas.so.N the dynamic loader would find: LD_LIBRARY_PATH (with pip's folders, set below), the CUDA
+# toolkit, ldconfig's cache.
+visible_library() {
+    local d
+    for d in ${LD_LIBRARY_PATH//:/ } /usr/local/cuda/lib64; do
+        [ -e "$d/$1" ] && { echo "$d/$1"; return; }
+    done
+    { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | awk -v n="$1" '$1 == n { print $NF; exit }'
+}
+
+stage_cublas() {
+    need_java
+    local c13 c12 gemm
+    c13="$(visible_library libcublas.so.13)"
+    c12="$(visible_library libcublas.so.12)"
+    gemm="$(backend_report | sed -n 's/^ema4j CUDA training GEMM: //p')"
+    note "libcublas.so.13: ${c13:-none}; libcublas.so.12: ${c12:-none}; GEMM: ${gemm:-none}"
+    if [ "$DRY" = 1 ] || ! have_gpu; then
+        skip "no CUDA backend here (${GPU_WHY}): nothing to compare"
+    fi
+    if [ -n "$c13" ]; then
+        [[ $gemm == "cuBLAS 13."* ]] || fail "libcublas.so.13 found ($c13) but the GEMM is: $gemm"
+    elif [ -n "$c12" ]; then
+        [[ $gemm == "cuBLAS 12."* ]] || fail "libcublas.so.12 found ($c12) but the GEMM is: $gemm"
+    else
+        [[ $gemm == "tiled SGEMM"*"; cuBLAS 13: "*"; cuBLAS 12: "* ]] || fail "no cuBLAS found, and no reasons: $gemm"
+    fi
+}
+
 stage_ema-tests() {
     junit "CUDA EMA" "" dev.ema4j.CudaEmaConformanceTest dev.ema4j.CudaProviderTest
 }
@@ -326,7 +358,7 @@ stage_train-tests-tiled() {
         skip "dry run: the GEMM line here is '${gemm:-none (no CUDA)}'; on a GPU this stage runs only after cuBLAS"
     fi
     need_gpu
-    [ "$gemm" = "cuBLAS" ] \
+    [[ $gemm == "cuBLAS "* ]] \
         || skip "train-tests used no cuBLAS (GEMM: ${gemm:-unknown}), so they checked the tiled kernels"
     junit "CUDA training operations, tiled GEMM" -Dema4j.cuda.gemm=tiled dev.ema4j.nn.CudaNnConformanceTest \
         dev.ema4j.train.CrossBackendTrainingTest
@@ -645,6 +677,14 @@ if [ -z "$JAVA" ]; then
     fi
 fi
 export JAVA JAVA_FROM CP
+
+# cuBLAS from PyTorch's pip wheels (nvidia-cublas-cu13, ...): their folders on the loader's path, for JavaCPP's
+# cuBLAS 13 bindings and JCublas 12, before any JVM starts.
+nvidia_libs="$(timeout 20 "$PYTHON" -c 'import glob, os, site
+dirs = {os.path.dirname(p) for s in site.getsitepackages() for p in glob.glob(s + "/nvidia/*/lib/lib*.so.1[23]")
+        if os.path.basename(p).startswith(("libcublas", "libcudart"))}
+print(":".join(sorted(dirs)))' 2>/dev/null || true)"
+[ -z "$nvidia_libs" ] || export LD_LIBRARY_PATH="$nvidia_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 GPU_COUNT=0
 if [ "$DRY" = 1 ]; then
