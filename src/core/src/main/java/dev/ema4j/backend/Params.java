@@ -379,7 +379,8 @@ public final class Params {
             }
             if (Long.remainderUnsigned(address, dtype.byteSize()) != 0) {
                 throw new IllegalArgumentException("address 0x" + Long.toHexString(address) + " is not aligned to "
-                        + dtype.byteSize() + " bytes, the size of a " + dtype + " element");
+                        + dtype.byteSize() + " bytes, the size of a " + dtype + " element (the kernels need"
+                        + " element-aligned pointers; 16-byte alignment is not required)");
             }
             if (length < 0 || length > Long.MAX_VALUE / dtype.byteSize()) {
                 throw new IllegalArgumentException("length is " + length + "; must be in [0, "
@@ -447,7 +448,13 @@ public final class Params {
          * {@code device} (see {@link Params#ofDevice}), shaped like {@link #add(String, float[], long...)}.
          */
         public Builder addDevice(String name, int device, DType dtype, long address, long length, long... shape) {
-            return add(name, new DevicePointer(device, dtype, address, length), shape);
+            DevicePointer storage;
+            try {
+                storage = new DevicePointer(device, dtype, address, length);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("tensor \"" + name + "\": " + e.getMessage(), e);
+            }
+            return add(name, storage, shape);
         }
 
         /** Adds a tensor of any storage: one slice named {@code name} of {@code shape} ({@code [length]} if none). */

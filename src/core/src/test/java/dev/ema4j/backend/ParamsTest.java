@@ -40,6 +40,12 @@ class ParamsTest {
                 "address 0x1002 is not aligned to 4 bytes, the size of a F32 element");
         Params.ofDevice(0, DType.BF16, new long[] {0x1002}, new long[] {1});  // 2-byte elements: aligned
         assertMessage(IllegalArgumentException.class,
+                () -> Params.ofDevice(0, DType.BF16, new long[] {0x1000, 0x2003}, new long[] {1, 1}),
+                "tensor \"1\": address 0x2003 is not aligned to 2 bytes, the size of a BF16 element");
+        assertMessage(IllegalArgumentException.class,
+                () -> Params.builder().addDevice("conv1.weight", 0, DType.F32, 0x1006, 9).build(),
+                "tensor \"conv1.weight\": address 0x1006 is not aligned to 4 bytes");
+        assertMessage(IllegalArgumentException.class,
                 () -> Params.ofDevice(0, DType.F32, new long[] {0x1000}, new long[] {-1}), "length is -1");
         assertMessage(IllegalArgumentException.class,
                 () -> Params.ofDevice(-1, DType.F32, new long[] {0x1000}, new long[] {1}), "device is -1");

@@ -15,7 +15,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
-import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleLoadDataJIT;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
 import static jcuda.driver.JCudaDriver.cuPointerGetAttribute;
@@ -35,15 +35,22 @@ import dev.ema4j.backend.Params;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
@@ -51,10 +58,13 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUjit_option;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUpointer_attribute;
+import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
+import jcuda.driver.JITOptions;
 
 /**
  * The CUDA backend: the kernels of cuda/ema.cu, loaded from the packaged PTX into the device's primary context
@@ -71,11 +81,32 @@ import jcuda.driver.CUstream_flags;
  * for them. Only reads to the host and {@link NonFiniteGuard} reads wait for the device; updates do not.
  * Set {@code -Dema4j.cuda.sync=true} to synchronize after every launch, so asynchronous errors surface at the
  * launch that caused them.
+ *
+ * <p>NOTE: [cuda-errors]. A CUDA error is thrown as a {@link CudaException} whose message names what failed: a
+ * launch gives its kernel, module, grid, block and arguments ({@code relu_forward_f32<<<(1,1,1), (2048,1,1)>>>(0x...,
+ * 0x..., 24) of cuda/elementwise.cu failed: CUDA_ERROR_INVALID_VALUE}); a module load gives the module and the JIT
+ * compiler's error log; other calls say which copy, allocation or synchronization failed. An error that a kernel
+ * left behind ({@code CUDA_ERROR_ILLEGAL_ADDRESS}, {@code CUDA_ERROR_LAUNCH_FAILED}, ...) surfaces at a later call;
+ * the message then says so, and, without sync mode, that the failing operation is unknown and how to find it.
  */
 public final class CudaBackend implements Backend {
 
     private static final int BLOCK = 256;
     private static final int SHADOWS_STRUCT_BYTES = 104;
+    /** Bytes of each log buffer (error, info) that the JIT compiler fills while it loads a module. */
+    private static final int JIT_LOG_BYTES = 16 * 1024;
+    private static final Pattern PTX_ENTRY = Pattern.compile("\\.entry\\s+([A-Za-z_$][\\w$]*)");
+    /**
+     * Errors of kernels that ran (sticky errors of the context): they surface at a later call that reaches the
+     * device, not at the launch (NOTE: [cuda-errors]).
+     */
+    private static final Set<String> ASYNCHRONOUS_ERRORS = IntStream.of(CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
+                    CUresult.CUDA_ERROR_LAUNCH_FAILED, CUresult.CUDA_ERROR_LAUNCH_TIMEOUT,
+                    CUresult.CUDA_ERROR_MISALIGNED_ADDRESS, CUresult.CUDA_ERROR_ILLEGAL_INSTRUCTION,
+                    CUresult.CUDA_ERROR_INVALID_ADDRESS_SPACE, CUresult.CUDA_ERROR_INVALID_PC,
+                    CUresult.CUDA_ERROR_HARDWARE_STACK_ERROR, CUresult.CUDA_ERROR_ASSERT,
+                    CUresult.CUDA_ERROR_ECC_UNCORRECTABLE)
+            .mapToObj(CUresult::stringFor).collect(Collectors.toUnmodifiableSet());
 
     private final int ordinal;
     private final String name;
@@ -85,11 +116,14 @@ public final class CudaBackend implements Backend {
     private final CUmodule module;
     private final List<CUmodule> extraModules = new ArrayList<>();
     private final Kernels kernels;
-    private final int maxGrid;
+    /** Every kernel of the modules loaded here, by handle (JCuda compares {@link CUfunction}s by handle). */
+    private final Map<CUfunction, Kernel> kernelsByHandle = new HashMap<>();
+    /** Blocks of a kernel that a multiprocessor holds at once, per block size (cuOccupancy...). */
+    private final Map<Occupancy, Integer> residentBlocks = new HashMap<>();
     private final int multiprocessors;
     private final HostStaging staging = new HostStaging();
     private final BackendServices services = new BackendServices();
-    private final boolean syncEachLaunch = Boolean.getBoolean("ema4j.cuda.sync");
+    private final boolean syncEachLaunch;
     private final Set<CudaMemory> live = Collections.newSetFromMap(new IdentityHashMap<>());
     private long liveBytes;
     private boolean closed;
@@ -105,8 +139,23 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private CudaBackend(int ordinal) {
+    /** A kernel of a module this backend loaded: its name and source file (for messages) and its handle. */
+    record Kernel(String name, String source, CUfunction function) {
+    }
+
+    private record Occupancy(CUfunction function, int blockSize) {
+    }
+
+    /** A CUDA error whose message already names the operation that failed (NOTE: [cuda-errors]). */
+    private static final class Failure extends CudaException {
+        Failure(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    private CudaBackend(int ordinal, boolean syncEachLaunch) {
         this.ordinal = ordinal;
+        this.syncEachLaunch = syncEachLaunch;
         cuDeviceGet(device, ordinal);
         cuDevicePrimaryCtxRetain(context, device);
         boolean streamCreated = false;
@@ -115,7 +164,7 @@ public final class CudaBackend implements Backend {
             cuCtxSetCurrent(context);
             cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT);
             streamCreated = true;
-            loaded = loadPtx("ema");
+            loaded = loadPtx("ema", readPtx("ema"));
             module = loaded;
             kernels = new Kernels(function(module, "ema_lerp_f32"), function(module, "ema_lerp_bf16"),
                     function(module, "ema_lerp_f16"), function(module, "ema_lerp_foreach"),
@@ -124,8 +173,6 @@ public final class CudaBackend implements Backend {
             int[] value = new int[1];
             cuDeviceGetAttribute(value, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
             multiprocessors = value[0];
-            cuOccupancyMaxActiveBlocksPerMultiprocessor(value, kernels.lerpForeach(), BLOCK, 0);
-            maxGrid = Math.max(1, multiprocessors * Math.max(1, value[0]));
             name = "cuda:" + ordinal + " " + CudaProbe.deviceName(ordinal);
         } catch (RuntimeException e) {
             if (loaded != null) {
@@ -156,6 +203,11 @@ public final class CudaBackend implements Backend {
      * @throws IllegalArgumentException when no device has that ordinal
      */
     public static CudaBackend open(int ordinal) {
+        return open(ordinal, Boolean.getBoolean("ema4j.cuda.sync"));
+    }
+
+    /** {@link #open(int)}, with sync mode ({@code -Dema4j.cuda.sync}) given. */
+    static CudaBackend open(int ordinal, boolean syncEachLaunch) {
         CudaAvailability a = CudaProbe.availability();
         if (!a.available()) {
             throw new IllegalStateException("CUDA backend unavailable: " + a.reason());
@@ -164,36 +216,73 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("ordinal is " + ordinal + "; this machine has " + a.devices()
                     + " CUDA device(s)");
         }
-        return new CudaBackend(ordinal);
+        return new CudaBackend(ordinal, syncEachLaunch);
     }
 
-    /** Loads the packaged PTX built from {@code cuda/<name>.cu} into this backend's context. */
-    private static CUmodule loadPtx(String name) {
+    /** The packaged PTX built from {@code cuda/<name>.cu}, NUL-terminated. */
+    static byte[] readPtx(String name) {
         String resource = name + ".ptx";  // beside this class: dev/ema4j/backend/cuda/
-        byte[] terminated;
         try (InputStream in = CudaBackend.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new IllegalStateException("missing resource " + resource + "; rebuild with native/build-ptx.sh");
             }
             byte[] text = in.readAllBytes();
-            terminated = new byte[text.length + 1];
+            byte[] terminated = new byte[text.length + 1];
             System.arraycopy(text, 0, terminated, 0, text.length);
+            return terminated;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + resource, e);
         }
+    }
+
+    /**
+     * Loads NUL-terminated PTX as module {@code name} (built from {@code cuda/<name>.cu}) into the current context and
+     * registers its kernels by name. A failure names the module and carries the JIT compiler's logs.
+     */
+    private CUmodule loadPtx(String name, byte[] ptx) {
+        JITOptions jit = new JITOptions();
+        jit.putBytes(CUjit_option.CU_JIT_ERROR_LOG_BUFFER, new byte[JIT_LOG_BYTES]);
+        jit.putInt(CUjit_option.CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, JIT_LOG_BYTES);
+        jit.putBytes(CUjit_option.CU_JIT_INFO_LOG_BUFFER, new byte[JIT_LOG_BYTES]);
+        jit.putInt(CUjit_option.CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, JIT_LOG_BYTES);
         CUmodule m = new CUmodule();
-        cuModuleLoadData(m, terminated);
+        int result = cuModuleLoadDataJIT(m, Pointer.to(ptx), jit);  // cuModuleLoadDataEx; returns its code
+        if (result != CUresult.CUDA_SUCCESS) {
+            String errors = jit.getString(CUjit_option.CU_JIT_ERROR_LOG_BUFFER).strip();
+            String info = jit.getString(CUjit_option.CU_JIT_INFO_LOG_BUFFER).strip();
+            throw failure("loading module " + name + " (" + name + ".ptx, built from cuda/" + name + ".cu)",
+                    CUresult.stringFor(result),
+                    (errors.isEmpty() ? "; the JIT compiler wrote no error log" : "; JIT error log:\n" + errors)
+                            + (info.isEmpty() ? "" : "\nJIT info log:\n" + info), null);
+        }
+        try {
+            Matcher entry = PTX_ENTRY.matcher(new String(ptx, StandardCharsets.US_ASCII));
+            while (entry.find()) {
+                CUfunction f = function(m, entry.group(1));
+                kernelsByHandle.put(f, new Kernel(entry.group(1), "cuda/" + name + ".cu", f));
+            }
+        } catch (RuntimeException e) {
+            cleanUp(e, () -> cuModuleUnload(m));
+            throw e;
+        }
         return m;
     }
 
     /**
      * Loads the packaged PTX built from {@code cuda/<name>.cu} (the training kernels: {@code conv}, {@code gemm},
      * {@code batchnorm}, {@code pool}, {@code elementwise}, {@code loss}, {@code sgd}) into this backend's context;
-     * it is unloaded when the backend closes.
+     * it is unloaded when the backend closes. Launch failures of its kernels name them (NOTE: [cuda-errors]).
+     *
+     * @throws CudaException naming the module, with the JIT compiler's error log, if the driver refuses it
      */
     public CUmodule loadModule(String name) {
+        return loadModule(name, readPtx(name));
+    }
+
+    /** {@link #loadModule(String)} of the given NUL-terminated PTX (tests load corrupted modules with it). */
+    CUmodule loadModule(String name, byte[] ptx) {
         makeCurrent();
-        CUmodule m = loadPtx(name);
+        CUmodule m = loadPtx(name, ptx);
         extraModules.add(m);
         return m;
     }
@@ -203,6 +292,12 @@ public final class CudaBackend implements Backend {
         CUfunction f = new CUfunction();
         cuModuleGetFunction(f, module, kernel);
         return f;
+    }
+
+    /** The kernel of handle {@code f}: one of a module loaded here, or one named by its handle. */
+    Kernel kernel(CUfunction f) {
+        Kernel k = kernelsByHandle.get(f);
+        return k != null ? k : new Kernel("kernel " + f, "a module that this backend did not load", f);
     }
 
     @Override
@@ -247,7 +342,8 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("dst is " + dst + "; " + src.length + " ints need as many 4-byte elements");
         }
         if (src.length > 0) {
-            staging.copy(src, ((CudaBuffer) dst).memory().at(0), stream);
+            CUdeviceptr to = ((CudaBuffer) dst).memory().at(0);
+            driver("copying " + src.length + " ints to the device", () -> staging.copy(src, to, stream));
         }
     }
 
@@ -255,10 +351,11 @@ public final class CudaBackend implements Backend {
     CudaMemory allocateMemory(long bytes) {
         makeCurrent();
         CudaMemory m = new CudaMemory(bytes);
-        cuMemAlloc(m.pointer, Math.max(bytes, 16));
+        driver("allocating " + bytes + " bytes of device memory", () -> cuMemAlloc(m.pointer, Math.max(bytes, 16)));
         live.add(m);
         liveBytes += bytes;
-        cuMemsetD8Async(m.pointer, (byte) 0, Math.max(bytes, 16), stream);
+        driver("clearing " + bytes + " new bytes of device memory",
+                () -> cuMemsetD8Async(m.pointer, (byte) 0, Math.max(bytes, 16), stream));
         return m;
     }
 
@@ -268,7 +365,8 @@ public final class CudaBackend implements Backend {
         }
         makeCurrent();
         try {
-            cuStreamSynchronize(stream);
+            driver("the synchronization before freeing " + memory.bytes + " bytes of device memory",
+                    () -> cuStreamSynchronize(stream));
         } finally {
             live.remove(memory);
             liveBytes -= memory.bytes;
@@ -283,13 +381,17 @@ public final class CudaBackend implements Backend {
 
     void hostToDevice(Pointer src, CudaMemory dst, long bytes) {
         if (bytes > 0) {
-            cuMemcpyHtoD(dst.at(0), src, bytes);  // NOTE: [stream-order]
+            CUdeviceptr to = dst.at(0);
+            // NOTE: [stream-order]
+            driver("copying " + bytes + " bytes to the device", () -> cuMemcpyHtoD(to, src, bytes));
         }
     }
 
     void deviceToHost(CudaMemory src, Pointer dst, long bytes) {
         if (bytes > 0) {
-            cuMemcpyDtoH(dst, src.at(0), bytes);  // NOTE: [stream-order]
+            CUdeviceptr from = src.at(0);
+            // NOTE: [stream-order]
+            driver("copying " + bytes + " bytes to the host", () -> cuMemcpyDtoH(dst, from, bytes));
         }
     }
 
@@ -298,7 +400,9 @@ public final class CudaBackend implements Backend {
         makeCurrent();
         Checks.copy(this, src, srcOffset, dst, dstOffset, length);
         if (length > 0) {
-            staging.copy(src, srcOffset, length, ((CudaBuffer) dst).memory().at(4 * dstOffset), stream);
+            CUdeviceptr to = ((CudaBuffer) dst).memory().at(4 * dstOffset);
+            driver("copying " + length + " floats to the device",
+                    () -> staging.copy(src, srcOffset, length, to, stream));
         }
     }
 
@@ -307,8 +411,9 @@ public final class CudaBackend implements Backend {
         makeCurrent();
         Checks.copy(this, dst, dstOffset, src, srcOffset, length);
         if (length > 0) {
-            cuMemcpyDtoH(Pointer.to(dst).withByteOffset(4L * dstOffset), ((CudaBuffer) src).memory().at(4 * srcOffset),
-                    4L * length);
+            CUdeviceptr from = ((CudaBuffer) src).memory().at(4 * srcOffset);
+            driver("copying " + length + " floats to the host",
+                    () -> cuMemcpyDtoH(Pointer.to(dst).withByteOffset(4L * dstOffset), from, 4L * length));
         }
     }
 
@@ -350,7 +455,11 @@ public final class CudaBackend implements Backend {
     /**
      * The address of a user's device pointer, after checking that it is declared for this device and is memory of
      * this device in its primary context (a context reported as none, as for some pool allocations, is accepted),
-     * and that the tensor lies inside one allocation. (Element alignment is checked by {@link Params}.)
+     * and that the tensor lies inside one allocation. Element alignment is checked when the pointer is made
+     * ({@link Params.DevicePointer}); every other address a kernel gets is an allocation of this backend (256-byte
+     * aligned) or a multiple of 16 bytes into one (shadow offsets, {@link dev.ema4j.backend.ParamLayout#ALIGN}), so
+     * kernels see element-aligned pointers only. 16-byte alignment is not needed: cuda/ema.cu peels a scalar head
+     * (NOTE: [vector-peeling]).
      */
     private long deviceAddress(Params.DevicePointer p, String what) {
         if (p.device() != ordinal) {
@@ -383,6 +492,9 @@ public final class CudaBackend implements Backend {
             }
             return p.address();
         } catch (CudaException e) {
+            if (ASYNCHRONOUS_ERRORS.contains(e.getMessage())) {
+                throw failure("checking " + what, e);
+            }
             throw new IllegalArgumentException(what + " is not CUDA device memory usable by " + name + ": "
                     + e.getMessage(), e);
         }
@@ -416,19 +528,20 @@ public final class CudaBackend implements Backend {
             DType dtype = table.layout().dtypes().get(0);
             long n = table.layout().length(0);
             long vectors = (n + 16 / dtype.byteSize() - 1) / (16 / dtype.byteSize());
-            launch(kernels.flat(dtype), grid((vectors + BLOCK - 1) / BLOCK), table.address(0), n, struct,
+            launchStrided(kernels.flat(dtype), (vectors + BLOCK - 1) / BLOCK, table.address(0), n, struct,
                     guardAddress);
         } else {
-            launch(kernels.lerpForeach(), grid(table.chunks()), table.tensorTableAddress(), table.chunkMapAddress(),
+            launchStrided(kernels.lerpForeach(), table.chunks(), table.tensorTableAddress(), table.chunkMapAddress(),
                     table.chunks(), CudaParamTable.CHUNK, struct, guardAddress);
         }
     }
 
     /** Clears the guard's flag, then launches the check that raises it (cuda/ema.cu's guard protocol). */
     private void launchCheck(CudaParamTable table, CudaGuard guard) {
-        cuMemsetD32Async(guard.memory.at(0), 0, 1, stream);
+        CUdeviceptr flag = guard.memory.at(0);
+        driver("clearing the non-finite guard", () -> cuMemsetD32Async(flag, 0, 1, stream));
         if (table.chunks() > 0) {
-            launch(kernels.checkForeach(), grid(table.chunks()), table.tensorTableAddress(), table.chunkMapAddress(),
+            launchStrided(kernels.checkForeach(), table.chunks(), table.tensorTableAddress(), table.chunkMapAddress(),
                     table.chunks(), CudaParamTable.CHUNK, guard.memory.address());
         }
     }
@@ -468,7 +581,7 @@ public final class CudaBackend implements Backend {
         table.refreshAddresses();
         table.uploadHost();
         if (table.chunks() > 0) {
-            launch(kernels.toShadowForeach(), grid(table.chunks()), table.tensorTableAddress(),
+            launchStrided(kernels.toShadowForeach(), table.chunks(), table.tensorTableAddress(),
                     table.chunkMapAddress(), table.chunks(), CudaParamTable.CHUNK, ((CudaBuffer) shadow).address());
         }
     }
@@ -481,7 +594,7 @@ public final class CudaBackend implements Backend {
         Checks.writable(table.params());
         table.refreshAddresses();
         if (table.chunks() > 0) {
-            launch(kernels.fromShadowForeach(), grid(table.chunks()), table.tensorTableAddress(),
+            launchStrided(kernels.fromShadowForeach(), table.chunks(), table.tensorTableAddress(),
                     table.chunkMapAddress(), table.chunks(), CudaParamTable.CHUNK, ((CudaBuffer) shadow).address());
         }
         table.downloadHost();
@@ -505,7 +618,10 @@ public final class CudaBackend implements Backend {
             if (table.isHost(i)) {
                 hostCopies[i] = hostCopy(table.params().tensor(i));
             } else if (offsets[i + 1] > offsets[i]) {
-                cuMemcpyDtoDAsync(copy.at(offsets[i]), table.pointer(i), offsets[i + 1] - offsets[i], stream);
+                CUdeviceptr to = copy.at(offsets[i]);
+                CUdeviceptr from = table.pointer(i);
+                long bytes = offsets[i + 1] - offsets[i];
+                driver("copying tensor " + i + " into a snapshot", () -> cuMemcpyDtoDAsync(to, from, bytes, stream));
             }
         }
         return new ParamSnapshot() {
@@ -520,7 +636,11 @@ public final class CudaBackend implements Backend {
                     if (table.isHost(i)) {
                         restoreHost(table.params().tensor(i), hostCopies[i]);
                     } else if (offsets[i + 1] > offsets[i]) {
-                        cuMemcpyDtoDAsync(table.pointer(i), copy.at(offsets[i]), offsets[i + 1] - offsets[i], stream);
+                        CUdeviceptr to = table.pointer(i);
+                        CUdeviceptr from = copy.at(offsets[i]);
+                        long bytes = offsets[i + 1] - offsets[i];
+                        driver("restoring tensor " + i + " from a snapshot",
+                                () -> cuMemcpyDtoDAsync(to, from, bytes, stream));
                     }
                 }
             }
@@ -570,7 +690,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void synchronize() {
         makeCurrent();
-        cuStreamSynchronize(stream);
+        driver("synchronize", () -> cuStreamSynchronize(stream));
     }
 
     @Override
@@ -587,7 +707,7 @@ public final class CudaBackend implements Backend {
         closed = true;
         RuntimeException failure = new IllegalStateException("closing " + name + " failed");
         cleanUp(failure, () -> cuCtxSetCurrent(context));
-        cleanUp(failure, () -> cuStreamSynchronize(stream));
+        cleanUp(failure, () -> driver("the synchronization before closing", () -> cuStreamSynchronize(stream)));
         cleanUp(failure, services::close);
         for (CudaMemory m : live) {
             m.markFreed();
@@ -609,9 +729,27 @@ public final class CudaBackend implements Backend {
 
     // --- for other modules: kernels of their own on this device and stream ---------------------------------------
 
-    /** A grid-stride grid for {@code blocks} blocks of work: at most the blocks the device runs at once. */
-    public int grid(long blocks) {
-        return (int) Math.max(1, Math.min(maxGrid, blocks));
+    /**
+     * A grid-stride grid of 256-thread blocks for {@code blocks} blocks of work on {@code kernel}: at most the blocks
+     * of that kernel the device holds at once (its occupancy, which its registers and shared memory decide, times
+     * the multiprocessors), at least 1. The occupancy is asked once per kernel and block size.
+     */
+    public int grid(CUfunction kernel, long blocks) {
+        return grid(kernel, BLOCK, blocks);
+    }
+
+    /** {@link #grid(CUfunction, long)} for blocks of {@code blockSize} threads. */
+    public int grid(CUfunction kernel, int blockSize, long blocks) {
+        Objects.requireNonNull(kernel, "kernel");
+        Integer perMultiprocessor = residentBlocks.get(new Occupancy(kernel, blockSize));
+        if (perMultiprocessor == null) {
+            int[] value = new int[1];
+            driver("the occupancy of " + kernel(kernel).name() + " with " + blockSize + " threads per block",
+                    () -> cuOccupancyMaxActiveBlocksPerMultiprocessor(value, kernel, blockSize, 0));
+            perMultiprocessor = Math.max(1, value[0]);  // 0: the launch fails and says why
+            residentBlocks.put(new Occupancy(kernel, blockSize), perMultiprocessor);
+        }
+        return (int) Math.max(1, Math.min((long) multiprocessors * perMultiprocessor, blocks));
     }
 
     /** The device's number of multiprocessors. */
@@ -624,14 +762,18 @@ public final class CudaBackend implements Backend {
         return stream;
     }
 
-    private void launch(CUfunction f, int grid, Object... args) {
-        launch(f, grid, 1, 1, BLOCK, args);
+    /** Launches {@code f} on a grid-stride grid for {@code blocks} blocks of 256 threads. */
+    private void launchStrided(CUfunction f, long blocks, Object... args) {
+        launch(f, grid(f, blocks), 1, 1, BLOCK, args);
     }
 
     /**
      * Launches {@code f} on the stream with a {@code (gridX, gridY, gridZ)} grid of {@code block} threads; arguments
      * are Long (64-bit, addresses too), Integer, Float, Double or byte[] (a struct, little-endian). With
      * {@code -Dema4j.cuda.sync=true} it waits for the kernel, so an error surfaces at the launch that caused it.
+     *
+     * @throws CudaException naming the kernel, its module, the grid, the block, the arguments and the CUDA error
+     *     (NOTE: [cuda-errors])
      */
     public void launch(CUfunction f, int gridX, int gridY, int gridZ, int block, Object... args) {
         Pointer[] params = new Pointer[args.length];
@@ -643,10 +785,64 @@ public final class CudaBackend implements Backend {
                     : a instanceof Double d ? Pointer.to(new double[] {d})
                     : Pointer.to((byte[]) a);
         }
-        cuLaunchKernel(f, gridX, gridY, gridZ, block, 1, 1, 0, stream, Pointer.to(params), null);
-        if (syncEachLaunch) {
-            cuStreamSynchronize(stream);
+        try {
+            cuLaunchKernel(f, gridX, gridY, gridZ, block, 1, 1, 0, stream, Pointer.to(params), null);
+        } catch (CudaException e) {
+            throw failure(launchText(f, gridX, gridY, gridZ, block, args), e);
         }
+        if (syncEachLaunch) {
+            try {
+                cuStreamSynchronize(stream);
+            } catch (CudaException e) {
+                throw new Failure(launchText(f, gridX, gridY, gridZ, block, args) + " failed while it ran: "
+                        + e.getMessage() + " (from the synchronization after the launch, -Dema4j.cuda.sync=true)", e);
+            }
+        }
+    }
+
+    /** {@code name<<<(x,y,z), (block,1,1)>>>(arguments) of cuda/<module>.cu}: addresses in hex, structs by size. */
+    private String launchText(CUfunction f, int gridX, int gridY, int gridZ, int block, Object... args) {
+        Kernel k = kernel(f);
+        StringBuilder b = new StringBuilder(k.name()).append("<<<(").append(gridX).append(',').append(gridY)
+                .append(',').append(gridZ).append("), (").append(block).append(",1,1)>>>(");
+        for (int i = 0; i < args.length; i++) {
+            Object a = args[i];
+            b.append(i == 0 ? "" : ", ").append(a instanceof Long l && l >= 1L << 32 ? "0x" + Long.toHexString(l)
+                    : a instanceof byte[] struct ? "struct of " + struct.length + " bytes"
+                    : String.valueOf(a));
+        }
+        return b.append(") of ").append(k.source()).toString();
+    }
+
+    /** Runs a driver call of {@code operation}; its CUDA error is thrown as {@link #failure}. */
+    private void driver(String operation, Runnable call) {
+        try {
+            call.run();
+        } catch (CudaException e) {
+            throw failure(operation, e);
+        }
+    }
+
+    /** The exception for JCuda's exception {@code e} (its message: the CUresult name) of {@code operation}. */
+    private CudaException failure(String operation, CudaException e) {
+        return e instanceof Failure ? e : failure(operation, e.getMessage(), "", e);
+    }
+
+    /**
+     * The exception for the CUDA error {@code error} (a CUresult name) of {@code operation}, with {@code detail}
+     * after it. An error that a kernel left behind says that it surfaced here and, without sync mode, how to find
+     * the operation that failed (NOTE: [cuda-errors]).
+     */
+    private CudaException failure(String operation, String error, String detail, Throwable cause) {
+        String origin = !ASYNCHRONOUS_ERRORS.contains(error) ? ""
+                : syncEachLaunch ? " (an error of an earlier asynchronous operation that surfaced here; with"
+                        + " -Dema4j.cuda.sync=true a kernel of this backend that failed was named by the exception of"
+                        + " its launch; if none was, the failing operation is a copy or work that another library"
+                        + " queued on the device)"
+                : " (an error of an earlier asynchronous operation, most likely a kernel, that surfaced here; which"
+                        + " operation failed is unknown without sync mode: rerun with -Dema4j.cuda.sync=true to"
+                        + " synchronize after every launch and name the kernel that fails)";
+        return new Failure(operation + " failed: " + error + origin + detail, cause);
     }
 
     /**
@@ -705,7 +901,8 @@ public final class CudaBackend implements Backend {
                 throw new IllegalStateException("guard is closed");
             }
             int[] v = new int[2];
-            cuMemcpyDtoH(Pointer.to(v), memory.at(0), 8);
+            CUdeviceptr from = memory.at(0);
+            driver("reading the non-finite guard", () -> cuMemcpyDtoH(Pointer.to(v), from, 8));
             return v;
         }
 
@@ -725,7 +922,9 @@ public final class CudaBackend implements Backend {
             if (count < 0 || count > 0xffffffffL) {
                 throw new IllegalArgumentException("count is " + count + "; must be in [0, 2^32)");
             }
-            cuMemcpyHtoD(memory.at(4), Pointer.to(new int[] {(int) count}), 4);
+            CUdeviceptr to = memory.at(4);
+            int[] value = {(int) count};
+            driver("writing the count of skipped updates", () -> cuMemcpyHtoD(to, Pointer.to(value), 4));
         }
 
         @Override

@@ -153,8 +153,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
                 long partial = workspace((long) splits * count);
                 backend.launch(k.convBackwardFilter(), tiles(crs), tiles(g.k()), splits, BLOCK, xa, dya, partial,
                         shape, perSplit);
-                backend.launch(k.convSumSplits(), backend.grid(ceilDiv(count, BLOCK)), 1, 1, BLOCK, partial, dwa,
-                        count, splits);
+                backend.launch(k.convSumSplits(), backend.grid(k.convSumSplits(), ceilDiv(count, BLOCK)), 1, 1, BLOCK,
+                        partial, dwa, count, splits);
             }
         }
         if (dx != null && g.c() > 0 && g.n() * g.h() * g.w() > 0) {
@@ -256,7 +256,7 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         Object[] args = new Object[addresses.length + 1];
         System.arraycopy(addresses, 0, args, 0, addresses.length);
         args[addresses.length] = n;
-        backend.launch(f, backend.grid(ceilDiv(n, BLOCK)), 1, 1, BLOCK, args);
+        backend.launch(f, backend.grid(f, ceilDiv(n, BLOCK)), 1, 1, BLOCK, args);
     }
 
     @Override
@@ -298,7 +298,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         Shape s = x.shape();
         Object[] args = {address(x), address(y), address(argmax), s.n() * s.c(), s.h(), s.w(), size};
         if (y.size() > 0) {
-            backend.launch(k.maxPoolForward(), backend.grid(ceilDiv(y.size(), BLOCK)), 1, 1, BLOCK, args);
+            backend.launch(k.maxPoolForward(), backend.grid(k.maxPoolForward(), ceilDiv(y.size(), BLOCK)), 1, 1, BLOCK,
+                    args);
         }
     }
 
@@ -309,7 +310,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         Shape s = dx.shape();
         Object[] args = {address(argmax), address(dy), address(dx), s.n() * s.c(), s.h(), s.w(), size};
         if (dx.size() > 0) {
-            backend.launch(k.maxPoolBackward(), backend.grid(ceilDiv(dx.size(), BLOCK)), 1, 1, BLOCK, args);
+            backend.launch(k.maxPoolBackward(), backend.grid(k.maxPoolBackward(), ceilDiv(dx.size(), BLOCK)), 1, 1,
+                    BLOCK, args);
         }
     }
 
@@ -320,7 +322,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         Shape s = x.shape();
         Object[] args = {address(x), address(y), s.n() * s.c(), s.h() * s.w()};
         if (y.size() > 0) {
-            backend.launch(k.avgPoolForward(), backend.grid(ceilDiv(y.size(), BLOCK)), 1, 1, BLOCK, args);
+            backend.launch(k.avgPoolForward(), backend.grid(k.avgPoolForward(), ceilDiv(y.size(), BLOCK)), 1, 1, BLOCK,
+                    args);
         }
     }
 
@@ -331,7 +334,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         Shape s = dx.shape();
         Object[] args = {address(dy), address(dx), s.n() * s.c(), s.h() * s.w()};
         if (dx.size() > 0) {
-            backend.launch(k.avgPoolBackward(), backend.grid(ceilDiv(dx.size(), BLOCK)), 1, 1, BLOCK, args);
+            backend.launch(k.avgPoolBackward(), backend.grid(k.avgPoolBackward(), ceilDiv(dx.size(), BLOCK)), 1, 1,
+                    BLOCK, args);
         }
     }
 
@@ -354,8 +358,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         } else {
             blas.forward(x, w, y, n, in, out);
             if (b != 0) {
-                backend.launch(k.linearAddBias(), backend.grid(ceilDiv((long) n * out, BLOCK)), 1, 1, BLOCK, y, b, n,
-                        out);
+                backend.launch(k.linearAddBias(), backend.grid(k.linearAddBias(), ceilDiv((long) n * out, BLOCK)), 1,
+                        1, BLOCK, y, b, n, out);
             }
         }
     }
@@ -378,7 +382,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
             linearBackwardData(cublas, dya, wa, dxa, n, in, out);
         }
         if (db != null && out > 0) {
-            backend.launch(k.linearBiasGrad(), backend.grid(ceilDiv(out, BLOCK)), 1, 1, BLOCK, dya, dba, n, out);
+            backend.launch(k.linearBiasGrad(), backend.grid(k.linearBiasGrad(), ceilDiv(out, BLOCK)), 1, 1, BLOCK, dya,
+                    dba, n, out);
         }
     }
 
@@ -489,8 +494,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         this.labels = atLeast(this.labels, n);
         losses = atLeast(losses, n);
         backend.writeInts(labels, this.labels);
-        backend.launch(k.softmaxXent(), backend.grid(ceilDiv(n, BLOCK)), 1, 1, BLOCK, za, backend.address(this.labels),
-                pa, da, backend.address(losses), n, logits.shape().sampleSize());
+        backend.launch(k.softmaxXent(), backend.grid(k.softmaxXent(), ceilDiv(n, BLOCK)), 1, 1, BLOCK, za,
+                backend.address(this.labels), pa, da, backend.address(losses), n, logits.shape().sampleSize());
         float[] l = new float[n];
         backend.read(losses, 0, l, 0, n);  // NOTE: [stream-order] in CudaBackend: waits for the step's kernels
         double total = 0;
@@ -517,7 +522,7 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         byte[] struct = CudaBackend.shadowsArgument(shadows, weights);
         long n = params.length();
         if (n > 0) {
-            backend.launch(k.sgdStep(), backend.grid(ceilDiv(ceilDiv(n, 4), BLOCK)), 1, 1, BLOCK,
+            backend.launch(k.sgdStep(), backend.grid(k.sgdStep(), ceilDiv(ceilDiv(n, 4), BLOCK)), 1, 1, BLOCK,
                     backend.address(params), backend.address(grads), backend.address(momentum), n, s.array(),
                     struct);
         }
