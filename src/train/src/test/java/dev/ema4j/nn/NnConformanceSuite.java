@@ -58,6 +58,14 @@ abstract class NnConformanceSuite {
      * every depth here (CPU: worst 1.2e-6 for GEMMs; -Dema4j.test.margins=true prints each check's error over its
      * bound). The bounds leave room for other summation orders (tiles, split-K, tree reductions), while a term
      * dropped or counted twice (1.5% of the RMS even at depth 4160) or a wrong index fails.
+     *
+     * They need no room for FMA contraction: the CUDA kernels are built with -fmad=false (NOTE: [no-contraction] in
+     * native/build-ptx.sh), so the GPU rounds every operation the source writes, as Java does, and fuses a
+     * multiply-add only where both write fma. Had nvcc contracted a·b + c, the result would move by up to one
+     * rounding of the product, 2⁻²⁴·|a·b| in fp32 (2⁻⁵³ in double): of the order of the rounding already in each
+     * result, so inside these bounds, but for an a·b + c that cancels to far less than a·b, where only a tolerance
+     * scaled by the terms rather than the result would cover it. Equal arithmetic makes that case analysis
+     * unnecessary: what differs between the backends is the order of the sums (and, for softmax, CUDA's exp and log).
      */
 
     /** Convolution and linear outputs: fp32 dot products of depth up to 4160 against double. */
