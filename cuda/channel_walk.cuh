@@ -1,5 +1,5 @@
 // channel_walk.cuh: the element indices of one channel of an NCHW tensor, without an integer division per value;
-// used by the per-channel reductions of cuda/batchnorm.cu.
+// used by the per-channel reductions of cuda/batchnorm.cu and cuda/conv.cu.
 #pragma once
 
 // Calls f(j) for the values i = first, first + step, ... (i < end) of channel ch of an (N, C, H, W) tensor with

@@ -173,13 +173,34 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         }
     }
 
-    /** The kernels' {@code ConvShape}: eleven ints (cuda/conv.cu). */
-    private static byte[] shape(ConvGeometry g) {
-        ByteBuffer b = ByteBuffer.allocate(44).order(ByteOrder.LITTLE_ENDIAN);
+    /**
+     * The kernels' {@code ConvShape} (cuda/conv.cu, 128 bytes): eleven ints, then the divisors S, R·S, Q, P·Q, W,
+     * H·W and stride, each as {@code int value, unsigned mul, unsigned shift} (NOTE: [fast-division]).
+     */
+    static byte[] shape(ConvGeometry g) {
+        ByteBuffer b = ByteBuffer.allocate(128).order(ByteOrder.LITTLE_ENDIAN);
         for (int v : new int[] {g.n(), g.c(), g.h(), g.w(), g.k(), g.r(), g.s(), g.p(), g.q(), g.stride(), g.pad()}) {
             b.putInt(v);
         }
+        for (int d : new int[] {g.s(), g.r() * g.s(), g.q(), g.p() * g.q(), g.w(), g.h() * g.w(), g.stride()}) {
+            int[] divisor = divisor(d);
+            b.putInt(d).putInt(divisor[0]).putInt(divisor[1]);
+        }
         return b.array();
+    }
+
+    /**
+     * The magic number {@code mul} and the {@code shift} with which the kernels divide an n in [0, 2^31) by
+     * {@code d}: {@code n / d = (mulhi(n, mul) + n) >>> shift} (NOTE: [fast-division] in cuda/conv.cu);
+     * {@code {0, 0}} for d ≤ 0, which the kernels never divide by.
+     */
+    static int[] divisor(int d) {
+        if (d <= 0) {
+            return new int[] {0, 0};
+        }
+        int shift = 32 - Integer.numberOfLeadingZeros(d - 1);  // ceil(log2 d)
+        long mul = (((1L << shift) - d) << 32) / d + 1;  // < 2^32
+        return new int[] {(int) mul, shift};
     }
 
     // --- batch norm ----------------------------------------------------------------------------------------------
