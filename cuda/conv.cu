@@ -18,7 +18,10 @@
 // Index math: every gathered element splits a depth index and a row or column index into their coordinates, e.g.
 // col -> (n, p, q). The divisors (S, R*S, Q, P*Q, W, H*W, stride) are fixed at launch, so the host passes each with
 // its magic number and the kernels divide by a multiply-high, an add and a shift (NOTE: [fast-division]) instead
-// of an integer division (about 20 instructions each on the GPU, 4 to 8 per element here).
+// of an integer division (about 20 instructions each on the GPU, 4 to 8 per element here). What the elements a
+// thread loads share is computed once: the tile loader unrolls its loads (cuda/tiled_gemm.cuh), so the compiler keeps
+// the coordinates of the thread's fixed rows or columns out of the depth loop, e.g. (n, p, q) of its im2col column in
+// conv2d_forward_f32, which then does 2 fast divisions per gathered element, conv2d_backward_filter_f32 2 per tile.
 //
 // Sizes are int: a tensor holds fewer than 2^31 elements (dev.ema4j.nn.Tensor).
 // Build: native/build-ptx.sh. Check: the NnOps conformance suite (src/train/src/test/.../nn), on the GPU or under the
