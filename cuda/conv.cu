@@ -15,10 +15,19 @@
 //   conv2d_bias_grad_f32        one block per k, a fixed-order tree reduction
 // ReLU is not fused here: ema4j's models follow every convolution by BatchNorm, which fuses it.
 //
+// Index math: every gathered element splits a depth index and a row or column index into their coordinates, e.g.
+// col -> (n, p, q). The divisors (S, R*S, Q, P*Q, W, H*W, stride) are fixed at launch, so the host passes each with
+// its magic number and the kernels divide by a multiply-high, an add and a shift (NOTE: [fast-division]) instead
+// of an integer division (about 20 instructions each on the GPU, 4 to 8 per element here). What the elements a
+// thread loads share is computed once: the tile loader unrolls its loads (cuda/tiled_gemm.cuh), so the compiler keeps
+// the coordinates of the thread's fixed rows or columns out of the depth loop, e.g. (n, p, q) of its im2col column in
+// conv2d_forward_f32, which then does 2 fast divisions per gathered element, conv2d_backward_filter_f32 2 per tile.
+//
 // Sizes are int: a tensor holds fewer than 2^31 elements (dev.ema4j.nn.Tensor).
 // Build: native/build-ptx.sh. Check: the NnOps conformance suite (src/train/src/test/.../nn), on the GPU or under the
 // driver emulator (native/emulated-cuda-tests.sh).
 
+#include "channel_walk.cuh"
 #include "tiled_gemm.cuh"
 
 // A named namespace, not an anonymous one: the __shared__ tiles of gemm_tile<...> instantiated with types of an
@@ -26,12 +35,30 @@
 // between checkouts (native/build-ptx.sh --check).
 namespace conv_operands {
 
-// The geometry of one convolution (44 bytes, mirrored by dev.ema4j.backend.cuda.CudaNnOps).
+// NOTE: [fast-division]. Division of n in [0, 2^31) by a divisor d >= 1 fixed at launch (Granlund and Montgomery,
+// "Division by invariant integers using multiplication", 1994, section 4): with l = ceil(log2 d) and
+// mul = floor(2^32 * (2^l - d) / d) + 1 (which fits in 32 bits), n / d = (mulhi(n, mul) + n) >> l, exact for every
+// n < 2^32 when the sum is taken in 33 bits; for n < 2^31 it fits in 32. d = 1 gives mul = 1, l = 0. The host
+// computes mul and l (dev.ema4j.ops.cuda.CudaNnOps#divisor); a divisor of 0 (an empty dimension) has mul = 0 and
+// is never used.
+struct Divisor {
+    int value;
+    unsigned int mul;
+    unsigned int shift;
+    __device__ __forceinline__ int divide(int n) const {
+        const unsigned int u = static_cast<unsigned int>(n);
+        const unsigned int high = static_cast<unsigned int>((static_cast<unsigned long long>(u) * mul) >> 32);
+        return static_cast<int>((high + u) >> shift);
+    }
+};
+
+// The geometry of one convolution and its divisors (128 bytes, mirrored by dev.ema4j.ops.cuda.CudaNnOps#shape).
 struct ConvShape {
     int n, c, h, w;   // input (N, C, H, W)
     int k, r, s;      // weights (K, C, R, S)
     int p, q;         // output (N, K, P, Q)
     int stride, pad;
+    Divisor by_s, by_rs, by_q, by_pq, by_w, by_hw, by_stride;
 };
 
 // im2col(x)[d = (c, r, s), col = (n, p, q)], read as B(col, d); contiguous along q, so along col.
@@ -40,14 +67,14 @@ struct Im2col {
     const float* x;
     ConvShape g;
     __device__ float operator()(int col, int d) const {
-        const int rs = g.r * g.s;
-        const int c = d / rs;
-        const int r = (d - c * rs) / g.s;
-        const int s = d - c * rs - r * g.s;
-        const int pq = g.p * g.q;
-        const int n = col / pq;
-        const int p = (col - n * pq) / g.q;
-        const int q = col - n * pq - p * g.q;
+        const int c = g.by_rs.divide(d);
+        const int rs = d - c * g.by_rs.value;
+        const int r = g.by_s.divide(rs);
+        const int s = rs - r * g.s;
+        const int n = g.by_pq.divide(col);
+        const int pq = col - n * g.by_pq.value;
+        const int p = g.by_q.divide(pq);
+        const int q = pq - p * g.q;
         const int h = p * g.stride - g.pad + r;
         const int w = q * g.stride - g.pad + s;
         return h >= 0 && h < g.h && w >= 0 && w < g.w ? x[((n * g.c + c) * g.h + h) * g.w + w] : 0.f;
@@ -75,8 +102,8 @@ struct WeightsTransposed {
     const float* w;
     ConvShape g;
     __device__ float operator()(int c, int d) const {
-        const int rs = g.r * g.s;
-        const int k = d / rs;
+        const int rs = g.by_rs.value;
+        const int k = g.by_rs.divide(d);
         return w[(k * g.c + c) * rs + (d - k * rs)];
     }
 };
@@ -88,21 +115,24 @@ struct OutputGradAtInput {
     const float* dy;
     ConvShape g;
     __device__ float operator()(int col, int d) const {
-        const int rs = g.r * g.s;
-        const int k = d / rs;
-        const int r = (d - k * rs) / g.s;
-        const int s = d - k * rs - r * g.s;
-        const int hw = g.h * g.w;
-        const int n = col / hw;
-        const int h = (col - n * hw) / g.w;
-        const int w = col - n * hw - h * g.w;
+        const int k = g.by_rs.divide(d);
+        const int rs = d - k * g.by_rs.value;
+        const int r = g.by_s.divide(rs);
+        const int s = rs - r * g.s;
+        const int n = g.by_hw.divide(col);
+        const int hw = col - n * g.by_hw.value;
+        const int h = g.by_w.divide(hw);
+        const int w = hw - h * g.w;
         const int ph = h + g.pad - r;
         const int qw = w + g.pad - s;
-        if (ph < 0 || qw < 0 || ph % g.stride != 0 || qw % g.stride != 0) {
+        if (ph < 0 || qw < 0) {
             return 0.f;
         }
-        const int p = ph / g.stride;
-        const int q = qw / g.stride;
+        const int p = g.by_stride.divide(ph);
+        const int q = g.by_stride.divide(qw);
+        if (p * g.stride != ph || q * g.stride != qw) {
+            return 0.f;
+        }
         return p < g.p && q < g.q ? dy[((n * g.k + k) * g.p + p) * g.q + q] : 0.f;
     }
 };
@@ -113,8 +143,8 @@ struct OutputGrad {
     const float* dy;
     ConvShape g;
     __device__ float operator()(int k, int d) const {
-        const int pq = g.p * g.q;
-        const int n = d / pq;
+        const int pq = g.by_pq.value;
+        const int n = g.by_pq.divide(d);
         return dy[(n * g.k + k) * pq + (d - n * pq)];
     }
 };
@@ -124,8 +154,8 @@ struct StoreOutput {
     const float* bias;
     ConvShape g;
     __device__ void operator()(int k, int col, float v) const {
-        const int pq = g.p * g.q;
-        const int n = col / pq;
+        const int pq = g.by_pq.value;
+        const int n = g.by_pq.divide(col);
         y[(n * g.k + k) * pq + (col - n * pq)] = bias != nullptr ? v + bias[k] : v;
     }
 };
@@ -134,8 +164,8 @@ struct StoreInputGrad {
     float* dx;
     ConvShape g;
     __device__ void operator()(int c, int col, float v) const {
-        const int hw = g.h * g.w;
-        const int n = col / hw;
+        const int hw = g.by_hw.value;
+        const int n = g.by_hw.divide(col);
         dx[(n * g.c + c) * hw + (col - n * hw)] = v;
     }
 };
@@ -194,10 +224,7 @@ extern "C" __global__ void conv2d_bias_grad_f32(const float* dy, float* db, int 
     __shared__ float partial[256];
     const int ch = blockIdx.x;
     float sum = 0.f;
-    for (int i = threadIdx.x; i < n * plane; i += 256) {
-        const int sample = i / plane;
-        sum += dy[(sample * k + ch) * plane + (i - sample * plane)];
-    }
+    for_each_in_channel(threadIdx.x, n * plane, 256, k, ch, plane, [&](long long j) { sum += dy[j]; });
     partial[threadIdx.x] = sum;
     __syncthreads();
     for (unsigned int half = 128; half > 0; half /= 2) {

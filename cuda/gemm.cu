@@ -9,7 +9,8 @@
 //     y[n,o] += b[o]                                linear_add_bias_f32         (after cuBLAS)
 //
 // When cuBLAS loads (libcublas.so.12), dev.ema4j.backend.cuda.CudaNnOps uses cublasSgemm for the three products
-// instead; these kernels need only the driver.
+// instead; these kernels need only the driver. Numerics: see cuda/tiled_gemm.cuh (db sums n in ascending order in
+// fp32, within the conformance suite's GEMM tolerance of the CPU's sums).
 // Build: native/build-ptx.sh. Check: the NnOps conformance suite.
 
 #include "tiled_gemm.cuh"

@@ -7,7 +7,9 @@
 //
 // One thread per sample, grid-stride. The per-sample losses go to `losses`; the host reads them back and averages
 // them (that read is the training step's one synchronization, and it is where the trainer wants the loss).
-// Labels were checked to lie in [0, classes) on the host.
+// Labels were checked to lie in [0, classes) on the host. The arithmetic is Java's operation for operation (no
+// contraction: NOTE: [no-contraction] in native/build-ptx.sh) but for exp and log, CUDA's (within 1 ulp in double)
+// instead of Java's; the suite's SOFTMAX tolerance covers that.
 // Build: native/build-ptx.sh. Check: the NnOps conformance suite.
 
 // dlogits may be null.

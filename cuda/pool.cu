@@ -8,7 +8,9 @@
 //   global_avg_pool_forward_f32   y[n,c] = mean over the plane (fp32 sum in index order, then / (H*W))
 //   global_avg_pool_backward_f32  dx[n,c,h,w] = dy[n,c] / (H*W)
 //
-// One thread per output element (forward) or input element (backward), grid-stride: any grid works.
+// One thread per output element (forward) or input element (backward), grid-stride: any grid works. Max pooling and
+// the average pool's gradient equal the Java CPU backend's bit for bit; the average sums in another order than Java
+// (within the conformance suite's REDUCTION tolerance). No contraction (NOTE: [no-contraction], native/build-ptx.sh).
 // Build: native/build-ptx.sh. Check: the NnOps conformance suite.
 
 // planes = N*C; the input planes are h x w, the output planes (h/k) x (w/k).

@@ -18,7 +18,22 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
 
 NVCC="${NVCC:-nvcc}"
-NVCC_FLAGS=(-ptx -arch=compute_75 -O3)   # no --use_fast_math: [lerp-torch] and the conversions must stay exact
+# No --use_fast_math: [lerp-torch] and the conversions must stay exact.
+#
+# NOTE: [no-contraction]. -fmad=false: nvcc contracts a * b + c into one FMA by default, and leaves every other
+# multiply and add without a rounding modifier (mul.f32, add.f64), which the driver's JIT may contract in turn. With
+# -fmad=false every floating-point multiply, add and subtract of the PTX carries .rn (rounded once, never
+# contracted), so the PTX computes what the source writes: a fused multiply-add only where the source says fmaf (or
+# fma), as Java (no contraction, JLS 15.4) and the host emulation (g++ -ffp-contract=off) do. The rule that follows
+# for the kernels: write fmaf where an FMA is wanted, plain operators elsewhere, and the GPU, the driver emulator and
+# the Java CPU backend round each operation alike. Elementwise kernels (ema, sgd, elementwise, pool) are then
+# bit-identical to Java by construction; the reductions (conv, gemm, batchnorm, pool's average, loss) still differ in
+# summation order, and loss in the GPU's own exp and log, which the conformance tolerances cover. Contraction would
+# change a result by up to one rounding of the product (|a * b| * 2^-24 in fp32, 2^-53 in double) per contracted
+# operation, unboundedly more relative to a result that cancels (var = E[d^2] - E[d]^2, shift = beta - mean * scale).
+# The hot loops are unaffected: they use fmaf already. build_one rejects PTX that still holds an unrounded
+# multiply, add or subtract.
+NVCC_FLAGS=(-ptx -arch=compute_75 -O3 -fmad=false)
 OUT_REL="src/cuda/src/main/resources/dev/ema4j/backend/cuda"
 
 die() { echo "build-ptx: error: $*" >&2; exit 1; }
@@ -79,6 +94,10 @@ build_one() {
     # nvcc exits 0 and writes nothing when it cannot write its output: never trust the exit status alone.
     [ -s "$raw" ] || die "nvcc wrote no PTX for $src ($raw missing or empty)"
     grep -q '^\.version ' "$raw" || die "nvcc output for $src does not look like PTX"
+    if grep -Eq '^[[:space:]]*(@!?%p[0-9]+[[:space:]]+)?(add|sub|mul)\.f(32|64)[[:space:]]' "$raw"; then
+        die "$src: PTX with a contractible multiply, add or subtract (no .rn; NOTE: [no-contraction]):
+$(grep -En '^[[:space:]]*(@!?%p[0-9]+[[:space:]]+)?(add|sub|mul)\.f(32|64)[[:space:]]' "$raw" | head -n 5)"
+    fi
     # (kept out of `{ ...; } || ...` lists: set -e does not apply inside those)
     local_headers "$src" >"$TMP/$name.headers"
     stamp "$src" >"$TMP/$name.stamp"

@@ -43,8 +43,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  *
  * <p>Sizes cross the boundaries of the CUDA kernels: GEMM tiles of 64×64 with depth 16 (convolution as an implicit
  * GEMM of M = K, N = batch·P·Q and depth C·R·S forward, N·P·Q for the filter gradient, K·R·S for the data
- * gradient; linear layers likewise), thread blocks of 256 for elementwise operations, one block of 256 threads per
- * BatchNorm channel. Oracle results are computed once per case and shared by the layouts and backends.
+ * gradient; linear layers likewise), thread blocks of 256 for elementwise operations, BatchNorm channels cut into
+ * chunks of 2048 values (more past 256 chunks) that one block of 256 threads each reduces (NOTE: [bn-split] in
+ * cuda/batchnorm.cu). Oracle results are computed once per case and shared by the layouts and backends.
  *
  * <p>Elementwise operations with a float formula (add, addTo, copy, fill, max pooling, the average pool's gradient,
  * the SGD and EMA steps) must match bit for bit, ReLU and pooled maxima up to the sign of a zero; reductions within
@@ -58,6 +59,14 @@ abstract class NnConformanceSuite {
      * every depth here (CPU: worst 1.2e-6 for GEMMs; -Dema4j.test.margins=true prints each check's error over its
      * bound). The bounds leave room for other summation orders (tiles, split-K, tree reductions), while a term
      * dropped or counted twice (1.5% of the RMS even at depth 4160) or a wrong index fails.
+     *
+     * They need no room for FMA contraction: the CUDA kernels are built with -fmad=false (NOTE: [no-contraction] in
+     * native/build-ptx.sh), so the GPU rounds every operation the source writes, as Java does, and fuses a
+     * multiply-add only where both write fma. Had nvcc contracted a·b + c, the result would move by up to one
+     * rounding of the product, 2⁻²⁴·|a·b| in fp32 (2⁻⁵³ in double): of the order of the rounding already in each
+     * result, so inside these bounds, but for an a·b + c that cancels to far less than a·b, where only a tolerance
+     * scaled by the terms rather than the result would cover it. Equal arithmetic makes that case analysis
+     * unnecessary: what differs between the backends is the order of the sums (and, for softmax, CUDA's exp and log).
      */
 
     /** Convolution and linear outputs: fp32 dot products of depth up to 4160 against double. */
@@ -214,7 +223,11 @@ abstract class NnConformanceSuite {
             new BnCase("M 1156", new Shape(4, 6, 17, 17), 1.0, 1e-5),
             new BnCase("M 8448", new Shape(8, 2, 32, 33), 0.1, 1e-5),
             new BnCase("65 channels of M 12", new Shape(3, 65, 2, 2), 0.0, 1e-3),
-            new BnCase("257 channels of M 4", new Shape(2, 257, 2, 1), 0.5, 1e-5));
+            new BnCase("257 channels of M 4", new Shape(2, 257, 2, 1), 0.5, 1e-5),
+            new BnCase("M 4100 in 1x1 planes: 3 chunks per channel, a sample per thread", new Shape(4100, 3, 1, 1),
+                    0.1, 1e-5),
+            new BnCase("M 526635: 229 chunks of 2304 per channel, samples ending mid-chunk", new Shape(3, 2, 415, 423),
+                    0.1, 1e-5));
 
     /**
      * The mean and spread of BatchNorm input channel c: row {@code c % 6}. Channel 1 of every case has a mean 1000
@@ -369,6 +382,55 @@ abstract class NnConformanceSuite {
             Expect.close("batchNormBackward dx, " + where, expected.dx(), ws.read(dx), REDUCTION, s, dxScale);
             Expect.close("batchNormBackward dgamma, " + where, expected.dgamma(), ws.read(dgamma), REDUCTION, ch);
             Expect.close("batchNormBackward dbeta, " + where, expected.dbeta(), ws.read(dbeta), REDUCTION, ch);
+        }
+    }
+
+    static Stream<BnCase> multiChunkBnCases() {
+        return BN_CASES.stream().filter(c -> c.m() > 2048);
+    }
+
+    /**
+     * BatchNorm forward (with the fused ReLU) and backward twice on the same inputs give the same bits: each of their
+     * sums is a fixed expression of the inputs, however a device schedules the blocks of a channel (NOTE:
+     * [bn-split] in cuda/batchnorm.cu).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("multiChunkBnCases")
+    void batchNormRepeatsBitForBit(BnCase c) {
+        BnData d = bnData(c);
+        Shape s = c.x();
+        Shape ch = Shape.of(1, s.c());
+        String[] names = {"y", "saveMean", "saveInvStd", "runningMean", "runningVar", "dx", "dgamma", "dbeta"};
+        float[][] first = null;
+        for (int run = 0; run < 2; run++) {
+            try (Workspace ws = workspace(Layout.SEPARATE)) {
+                Tensor x = ws.in("x", s, d.x());
+                Tensor gamma = ws.in("gamma", ch, d.gamma());
+                Tensor beta = ws.in("beta", ch, d.beta());
+                Tensor y = ws.out("y", s);
+                Tensor saveMean = ws.out("saveMean", ch);
+                Tensor saveInvStd = ws.out("saveInvStd", ch);
+                Tensor runningMean = ws.inOut("runningMean", ch, d.runningMean());
+                Tensor runningVar = ws.inOut("runningVar", ch, d.runningVar());
+                ops.batchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runningMean, runningVar,
+                        c.momentum(), c.eps(), true);
+                Tensor dy = ws.in("dy", s, d.dy());
+                Tensor dx = ws.out("dx", s);
+                Tensor dgamma = ws.out("dgamma", ch);
+                Tensor dbeta = ws.out("dbeta", ch);
+                ops.batchNormBackward(x, gamma, saveMean, saveInvStd, y, dy, dx, dgamma, dbeta);
+                ws.verify("batchNorm forward and backward");
+                float[][] out = {ws.read(y), ws.read(saveMean), ws.read(saveInvStd), ws.read(runningMean),
+                    ws.read(runningVar), ws.read(dx), ws.read(dgamma), ws.read(dbeta)};
+                if (first == null) {
+                    first = out;
+                } else {
+                    for (int i = 0; i < out.length; i++) {
+                        Expect.bits("batchNorm " + names[i] + " of a second run, " + c, first[i], out[i],
+                                out[i].length == s.size() ? s : ch);
+                    }
+                }
+            }
         }
     }
 

@@ -31,7 +31,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * the parameters, statistics, shadow and probabilities by at most 2.4e-7 of their RMS (this test prints both
  * comparisons). The bounds, 1e-4 on each loss and {@code 1e-4·RMS + 1e-3·|value|} elementwise, are hundreds of times
  * that, room for a GPU that reorders every reduction (GEMM tiles, BatchNorm and softmax sums), while an operation
- * that computes something else moves these numbers by far more after five steps.
+ * that computes something else moves these numbers by far more after five steps. FMA contraction is not among the
+ * differences they must cover: the kernels are built with -fmad=false (NOTE: [no-contraction] in
+ * native/build-ptx.sh), so the GPU rounds every operation as the CPU does, and fuses a multiply-add only where both
+ * write one; what remains is the order of the sums, and CUDA's exp and log.
  */
 @Tag("cuda")
 @ExtendWith(RequiresCuda.class)

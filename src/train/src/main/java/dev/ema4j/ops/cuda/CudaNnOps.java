@@ -41,6 +41,10 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
     private static final int TILE_K = 16;
     /** Smallest depth slice of a split-K filter gradient: fewer would cost more in partial sums than it gains. */
     private static final int MIN_SPLIT_DEPTH = 512;
+    /** Smallest chunk of a BatchNorm channel that one block reduces: 8 values per thread (NOTE: [bn-split]). */
+    static final int BN_MIN_CHUNK = 2048;
+    /** Most blocks per BatchNorm channel: the channel's partial sums are added by one block of 256 threads. */
+    static final int BN_MAX_SPLITS = BLOCK;
 
     private final CudaBackend backend;
     private final Kernels k;
@@ -53,7 +57,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
     private record Kernels(CUfunction convForward, CUfunction convBackwardData, CUfunction convBackwardFilter,
                            CUfunction convSumSplits, CUfunction convBiasGrad, CUfunction linearForward,
                            CUfunction linearBackwardData, CUfunction linearBackwardWeight, CUfunction linearBiasGrad,
-                           CUfunction linearAddBias, CUfunction bnTrain, CUfunction bnEval, CUfunction bnBackward,
+                           CUfunction linearAddBias, CUfunction bnStats, CUfunction bnTrain, CUfunction bnEval,
+                           CUfunction bnBackwardSums, CUfunction bnBackward,
                            CUfunction maxPoolForward, CUfunction maxPoolBackward, CUfunction avgPoolForward,
                            CUfunction avgPoolBackward, CUfunction reluForward, CUfunction reluBackward,
                            CUfunction add, CUfunction addTo, CUfunction softmaxXent, CUfunction sgdStep) {
@@ -81,7 +86,8 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
                 f(conv, "conv2d_bias_grad_f32"), f(gemmModule, "linear_forward_f32"),
                 f(gemmModule, "linear_backward_data_f32"), f(gemmModule, "linear_backward_weight_f32"),
                 f(gemmModule, "linear_bias_grad_f32"), f(gemmModule, "linear_add_bias_f32"),
-                f(bn, "batchnorm_forward_train_f32"), f(bn, "batchnorm_forward_eval_f32"),
+                f(bn, "batchnorm_stats_f32"), f(bn, "batchnorm_forward_train_f32"),
+                f(bn, "batchnorm_forward_eval_f32"), f(bn, "batchnorm_backward_sums_f32"),
                 f(bn, "batchnorm_backward_f32"), f(pool, "maxpool_forward_f32"), f(pool, "maxpool_backward_f32"),
                 f(pool, "global_avg_pool_forward_f32"), f(pool, "global_avg_pool_backward_f32"),
                 f(elementwise, "relu_forward_f32"), f(elementwise, "relu_backward_f32"), f(elementwise, "add_f32"),
@@ -166,13 +172,34 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         }
     }
 
-    /** The kernels' {@code ConvShape}: eleven ints (cuda/conv.cu). */
-    private static byte[] shape(ConvGeometry g) {
-        ByteBuffer b = ByteBuffer.allocate(44).order(ByteOrder.LITTLE_ENDIAN);
+    /**
+     * The kernels' {@code ConvShape} (cuda/conv.cu, 128 bytes): eleven ints, then the divisors S, R·S, Q, P·Q, W,
+     * H·W and stride, each as {@code int value, unsigned mul, unsigned shift} (NOTE: [fast-division]).
+     */
+    static byte[] shape(ConvGeometry g) {
+        ByteBuffer b = ByteBuffer.allocate(128).order(ByteOrder.LITTLE_ENDIAN);
         for (int v : new int[] {g.n(), g.c(), g.h(), g.w(), g.k(), g.r(), g.s(), g.p(), g.q(), g.stride(), g.pad()}) {
             b.putInt(v);
         }
+        for (int d : new int[] {g.s(), g.r() * g.s(), g.q(), g.p() * g.q(), g.w(), g.h() * g.w(), g.stride()}) {
+            int[] divisor = divisor(d);
+            b.putInt(d).putInt(divisor[0]).putInt(divisor[1]);
+        }
         return b.array();
+    }
+
+    /**
+     * The magic number {@code mul} and the {@code shift} with which the kernels divide an n in [0, 2^31) by
+     * {@code d}: {@code n / d = (mulhi(n, mul) + n) >>> shift} (NOTE: [fast-division] in cuda/conv.cu);
+     * {@code {0, 0}} for d ≤ 0, which the kernels never divide by.
+     */
+    static int[] divisor(int d) {
+        if (d <= 0) {
+            return new int[] {0, 0};
+        }
+        int shift = 32 - Integer.numberOfLeadingZeros(d - 1);  // ceil(log2 d)
+        long mul = (((1L << shift) - d) << 32) / d + 1;  // < 2^32
+        return new int[] {(int) mul, shift};
     }
 
     // --- batch norm ----------------------------------------------------------------------------------------------
@@ -184,12 +211,25 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         backend.makeCurrent();
         NnChecks.batchNormTrain(x, gamma, beta, y, saveMean, saveInvStd, runningMean, runningVar, momentum, eps);
         Shape s = x.shape();
-        Object[] args = {address(x), address(gamma), address(beta), address(y), address(saveMean),
-            address(saveInvStd), address(runningMean), address(runningVar), s.n(), s.c(), s.h() * s.w(), momentum,
-            eps, relu ? 1 : 0};
-        if (s.c() > 0) {
-            backend.launch(k.bnTrain(), s.c(), 1, 1, BLOCK, args);
+        long xa = address(x);
+        long ga = address(gamma);
+        long ba = address(beta);
+        long ya = address(y);
+        long meanA = address(saveMean);
+        long invStdA = address(saveInvStd);
+        long runMeanA = address(runningMean);
+        long runVarA = address(runningVar);
+        if (s.c() == 0) {
+            return;
         }
+        int plane = s.h() * s.w();
+        int m = s.n() * plane;
+        int chunk = bnChunk(m);
+        int splits = bnSplits(m);
+        long partial = bnWorkspace(s.c(), splits);
+        backend.launch(k.bnStats(), s.c(), splits, 1, BLOCK, xa, partial, s.n(), s.c(), plane, chunk);
+        backend.launch(k.bnTrain(), s.c(), splits, 1, BLOCK, xa, ga, ba, ya, meanA, invStdA, runMeanA, runVarA,
+                partial, s.n(), s.c(), plane, chunk, momentum, eps, relu ? 1 : 0);
     }
 
     @Override
@@ -211,11 +251,47 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         backend.makeCurrent();
         NnChecks.batchNormBackward(x, gamma, saveMean, saveInvStd, relu, dy, dx, dgamma, dbeta);
         Shape s = x.shape();
-        Object[] args = {address(x), address(gamma), address(saveMean), address(saveInvStd), address(relu),
-            address(dy), address(dx), address(dgamma), address(dbeta), s.n(), s.c(), s.h() * s.w()};
-        if (s.c() > 0) {
-            backend.launch(k.bnBackward(), s.c(), 1, 1, BLOCK, args);
+        long xa = address(x);
+        long ga = address(gamma);
+        long meanA = address(saveMean);
+        long invStdA = address(saveInvStd);
+        long ya = address(relu);
+        long dya = address(dy);
+        long dxa = address(dx);
+        long dga = address(dgamma);
+        long dba = address(dbeta);
+        if (s.c() == 0) {
+            return;
         }
+        int plane = s.h() * s.w();
+        int m = s.n() * plane;
+        int chunk = bnChunk(m);
+        int splits = bnSplits(m);
+        long partial = bnWorkspace(s.c(), splits);
+        backend.launch(k.bnBackwardSums(), s.c(), splits, 1, BLOCK, xa, meanA, ya, dya, partial, s.n(), s.c(), plane,
+                chunk);
+        backend.launch(k.bnBackward(), s.c(), splits, 1, BLOCK, xa, ga, meanA, invStdA, ya, dya, dxa, dga, dba,
+                partial, s.n(), s.c(), plane, chunk);
+    }
+
+    /**
+     * The values of a BatchNorm channel of {@code m} values that one block reduces (NOTE: [bn-split] in
+     * cuda/batchnorm.cu): {@link #BN_MIN_CHUNK}, or more (a multiple of 256) when that would take more than
+     * {@link #BN_MAX_SPLITS} blocks. A function of {@code m} alone, so the order of the sums, and the results, are
+     * the same on every device.
+     */
+    static int bnChunk(int m) {
+        return (int) Math.max(BN_MIN_CHUNK, ceilDiv(ceilDiv((long) m, BN_MAX_SPLITS), BLOCK) * BLOCK);
+    }
+
+    /** The blocks per BatchNorm channel of {@code m} values: at least 1, at most {@link #BN_MAX_SPLITS}. */
+    static int bnSplits(int m) {
+        return (int) Math.max(1, ceilDiv((long) m, bnChunk(m)));
+    }
+
+    /** Scratch for the partial sums of C channels in {@code splits} chunks: C·(2·splits + 1) doubles. */
+    private long bnWorkspace(int channels, int splits) {
+        return workspace(2L * channels * (2L * splits + 1));
     }
 
     // --- elementwise ---------------------------------------------------------------------------------------------
@@ -539,7 +615,7 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         return backend.address(t.buffer()) + 4 * t.offset();
     }
 
-    /** Scratch for split-K partial products, grown on demand; returns its address. */
+    /** Scratch for split-K partial products and BatchNorm partial sums, grown on demand; returns its address. */
     private long workspace(long floats) {
         workspace = atLeast(workspace, floats);
         return backend.address(workspace);
