@@ -5,13 +5,14 @@ import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemGetAddressRange;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
-import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
@@ -22,6 +23,7 @@ import static jcuda.driver.JCudaDriver.cuPointerGetAttribute;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+import static jcuda.driver.JCudaDriver.cuStreamWaitEvent;
 
 import dev.ema4j.backend.Backend;
 import dev.ema4j.backend.BackendServices;
@@ -35,9 +37,9 @@ import dev.ema4j.backend.Params;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -57,6 +59,7 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUjit_option;
 import jcuda.driver.CUmodule;
@@ -74,13 +77,17 @@ import jcuda.driver.JITOptions;
  * "for other modules" ({@link #loadModule}, {@link #launch}, {@link #address}, ...): the training module's
  * operations do.
  *
- * <p>NOTE: [stream-order]. The stream is a blocking stream, so it is ordered with the legacy default stream on
- * which JCuda's synchronous host copies run: a copy waits for the kernels issued before it, and kernels issued
- * after a copy see its data. {@link #write} from a Java array is asynchronous instead: it goes through the pinned
- * double buffer of {@link HostStaging}, on the stream itself, so it is ordered with the launches without waiting
- * for them. Only reads to the host and {@link NonFiniteGuard} reads wait for the device; updates do not.
- * Set {@code -Dema4j.cuda.sync=true} to synchronize after every launch, so asynchronous errors surface at the
- * launch that caused them.
+ * <p>NOTE: [stream-order]. Every operation of a backend runs on one stream: its own blocking stream
+ * ({@link #open}), or a stream the caller gives ({@link #openOnStream}: another library's stream, blocking or not,
+ * which the backend never destroys). Nothing relies on the legacy default stream: copies to the device run on the
+ * stream ({@link #write}, host parameters and labels through the pinned double buffer of {@link HostStaging}, which
+ * returns at once and only waits for a slot's previous copy; small tables with {@code cuMemcpyHtoDAsync}), and a
+ * copy to the host first waits for the stream, then copies. So the host waits for the device only when it reads:
+ * {@link #read}, {@link #synchronize}, a guard's {@link NonFiniteGuard#raised()}/{@code skippedUpdates()} (and so
+ * {@code NonFinitePolicy.THROW}, {@code GpuEma.stats()}), copies of shadows into host parameters, and freeing memory.
+ * To order the backend's work with another stream, {@link #waitFor} makes the backend's stream wait for an event
+ * recorded there, and {@link #record} records an event after the backend's work. Set {@code -Dema4j.cuda.sync=true}
+ * to synchronize after every launch, so asynchronous errors surface at the launch that caused them.
  *
  * <p>NOTE: [cuda-errors]. A CUDA error is thrown as a {@link CudaException} whose message names what failed: a
  * launch gives its kernel, module, grid, block and arguments ({@code relu_forward_f32<<<(1,1,1), (2048,1,1)>>>(0x...,
@@ -112,7 +119,9 @@ public final class CudaBackend implements Backend {
     private final String name;
     private final CUdevice device = new CUdevice();
     private final CUcontext context = new CUcontext();
-    private final CUstream stream = new CUstream();
+    private final CUstream stream;
+    /** Whether the stream is the backend's own (destroyed on close) rather than the caller's. */
+    private final boolean ownsStream;
     private final CUmodule module;
     private final List<CUmodule> extraModules = new ArrayList<>();
     private final Kernels kernels;
@@ -153,17 +162,21 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private CudaBackend(int ordinal, boolean syncEachLaunch) {
+    private CudaBackend(int ordinal, boolean syncEachLaunch, CUstream givenStream) {
         this.ordinal = ordinal;
         this.syncEachLaunch = syncEachLaunch;
+        this.ownsStream = givenStream == null;
+        this.stream = ownsStream ? new CUstream() : givenStream;
         cuDeviceGet(device, ordinal);
         cuDevicePrimaryCtxRetain(context, device);
         boolean streamCreated = false;
         CUmodule loaded = null;
         try {
             cuCtxSetCurrent(context);
-            cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT);
-            streamCreated = true;
+            if (ownsStream) {
+                cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT);
+                streamCreated = true;
+            }
             loaded = loadPtx("ema", readPtx("ema"));
             module = loaded;
             kernels = new Kernels(function(module, "ema_lerp_f32"), function(module, "ema_lerp_bf16"),
@@ -208,6 +221,26 @@ public final class CudaBackend implements Backend {
 
     /** {@link #open(int)}, with sync mode ({@code -Dema4j.cuda.sync}) given. */
     static CudaBackend open(int ordinal, boolean syncEachLaunch) {
+        checkOrdinal(ordinal);
+        return new CudaBackend(ordinal, syncEachLaunch, null);
+    }
+
+    /**
+     * Opens device {@code ordinal} with every operation on the caller's stream {@code stream} (a raw
+     * {@code CUstream}/{@code cudaStream_t} handle of the device's primary context, as another library hands it out,
+     * e.g. PyTorch's {@code torch.cuda.current_stream().cuda_stream}; 0 is the legacy default stream). The backend's
+     * work is then ordered with the caller's on that stream, blocking or non-blocking (NOTE: [stream-order]); the
+     * backend never destroys it, and the stream must outlive the backend.
+     *
+     * @throws IllegalStateException with the reason when CUDA is unavailable
+     * @throws IllegalArgumentException when no device has that ordinal
+     */
+    public static CudaBackend openOnStream(int ordinal, long stream) {
+        checkOrdinal(ordinal);
+        return new CudaBackend(ordinal, Boolean.getBoolean("ema4j.cuda.sync"), JCudaAddresses.stream(stream));
+    }
+
+    private static void checkOrdinal(int ordinal) {
         CudaAvailability a = CudaProbe.availability();
         if (!a.available()) {
             throw new IllegalStateException("CUDA backend unavailable: " + a.reason());
@@ -216,7 +249,27 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("ordinal is " + ordinal + "; this machine has " + a.devices()
                     + " CUDA device(s)");
         }
-        return new CudaBackend(ordinal, syncEachLaunch);
+    }
+
+    /**
+     * Makes this backend's stream wait, on the device, for the event {@code event} (a raw {@code CUevent} handle):
+     * its next operations start after the work recorded before the event on any stream. The host does not wait.
+     */
+    public void waitFor(long event) {
+        makeCurrent();
+        CUevent e = JCudaAddresses.event(event);
+        driver("waiting for event 0x" + Long.toHexString(event), () -> cuStreamWaitEvent(stream, e, 0));
+    }
+
+    /**
+     * Records the event {@code event} (a raw {@code CUevent} handle) on this backend's stream, after every operation
+     * issued so far: another stream can wait for it ({@code cuStreamWaitEvent}), the host can
+     * ({@code cuEventSynchronize}).
+     */
+    public void record(long event) {
+        makeCurrent();
+        CUevent e = JCudaAddresses.event(event);
+        driver("recording event 0x" + Long.toHexString(event), () -> cuEventRecord(e, stream));
     }
 
     /** The packaged PTX built from {@code cuda/<name>.cu}, NUL-terminated. */
@@ -375,22 +428,42 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * Copies a small host array to the device in stream order (NOTE: [stream-order]): the driver copies the pageable
+     * source before returning, so the array may change afterwards.
+     */
     void upload(byte[] bytes, CudaMemory dst) {
-        hostToDevice(Pointer.to(bytes), dst, bytes.length);
-    }
-
-    void hostToDevice(Pointer src, CudaMemory dst, long bytes) {
-        if (bytes > 0) {
+        if (bytes.length > 0) {
             CUdeviceptr to = dst.at(0);
-            // NOTE: [stream-order]
-            driver("copying " + bytes + " bytes to the device", () -> cuMemcpyHtoD(to, src, bytes));
+            driver("copying " + bytes.length + " bytes to the device",
+                    () -> cuMemcpyHtoDAsync(to, Pointer.to(bytes), bytes.length, stream));
         }
     }
 
+    /** Copies a host tensor of a parameter set into its device staging, through pinned memory, in stream order. */
+    void stage(Params.Storage host, CudaMemory dst) {
+        if (dst.bytes == 0) {
+            return;
+        }
+        CUdeviceptr to = dst.at(0);
+        driver("copying " + dst.bytes + " bytes of host parameters to the device", () -> {
+            if (host instanceof Params.FloatArray t) {
+                staging.copy(t.array(), 0, t.array().length, to, stream);
+            } else if (host instanceof Params.HalfArray t) {
+                staging.copy(t.array(), to, stream);
+            } else {
+                Params.Floats t = (Params.Floats) host;
+                staging.copy(t.buffer(), t.offset(), t.count(), to, stream);
+            }
+        });
+    }
+
+    /** Copies device memory to the host once the stream's work is done (NOTE: [stream-order]). */
     void deviceToHost(CudaMemory src, Pointer dst, long bytes) {
         if (bytes > 0) {
             CUdeviceptr from = src.at(0);
-            // NOTE: [stream-order]
+            driver("the synchronization before copying " + bytes + " bytes to the host",
+                    () -> cuStreamSynchronize(stream));
             driver("copying " + bytes + " bytes to the host", () -> cuMemcpyDtoH(dst, from, bytes));
         }
     }
@@ -412,6 +485,8 @@ public final class CudaBackend implements Backend {
         Checks.copy(this, dst, dstOffset, src, srcOffset, length);
         if (length > 0) {
             CUdeviceptr from = ((CudaBuffer) src).memory().at(4 * srcOffset);
+            driver("the synchronization before copying " + length + " floats to the host",
+                    () -> cuStreamSynchronize(stream));  // NOTE: [stream-order]
             driver("copying " + length + " floats to the host",
                     () -> cuMemcpyDtoH(Pointer.to(dst).withByteOffset(4L * dstOffset), from, 4L * length));
         }
@@ -720,7 +795,9 @@ public final class CudaBackend implements Backend {
             cleanUp(failure, () -> cuModuleUnload(m));
         }
         cleanUp(failure, () -> cuModuleUnload(module));
-        cleanUp(failure, () -> cuStreamDestroy(stream));
+        if (ownsStream) {
+            cleanUp(failure, () -> cuStreamDestroy(stream));
+        }
         cleanUp(failure, () -> cuDevicePrimaryCtxRelease(device));
         if (failure.getSuppressed().length > 0) {
             throw failure;
@@ -901,8 +978,7 @@ public final class CudaBackend implements Backend {
                 throw new IllegalStateException("guard is closed");
             }
             int[] v = new int[2];
-            CUdeviceptr from = memory.at(0);
-            driver("reading the non-finite guard", () -> cuMemcpyDtoH(Pointer.to(v), from, 8));
+            deviceToHost(memory, Pointer.to(v), 8);
             return v;
         }
 
@@ -924,7 +1000,8 @@ public final class CudaBackend implements Backend {
             }
             CUdeviceptr to = memory.at(4);
             int[] value = {(int) count};
-            driver("writing the count of skipped updates", () -> cuMemcpyHtoD(to, Pointer.to(value), 4));
+            driver("writing the count of skipped updates",
+                    () -> cuMemcpyHtoDAsync(to, Pointer.to(value), 4, stream));  // NOTE: [stream-order]
         }
 
         @Override

@@ -140,11 +140,14 @@ final class CudaParamTable implements ParamTable {
         uploaded = now;
     }
 
-    /** Copies the host tensors into their device staging. */
+    /**
+     * Copies the host tensors into their device staging, in stream order through pinned memory, without waiting for
+     * the device (NOTE: [stream-order] in CudaBackend).
+     */
     void uploadHost() {
         for (int i = 0; i < staging.length; i++) {
             if (staging[i] != null) {
-                backend.hostToDevice(hostSource(params.tensor(i).storage()), staging[i], staging[i].bytes);
+                backend.stage(params.tensor(i).storage(), staging[i]);
             }
         }
     }

@@ -10,6 +10,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUevent;
@@ -24,8 +25,8 @@ import jcuda.driver.CUstream;
  */
 final class HostStaging implements AutoCloseable {
 
-    /** The largest piece one slot holds: 16 Mi values, 64 MiB of pinned memory. */
-    static final int MAX_PIECE_FLOATS = 1 << 24;
+    /** The largest piece one slot holds: 64 MiB of pinned memory. */
+    static final int MAX_PIECE_BYTES = 1 << 26;
 
     private final Slot[] slots = {new Slot(), new Slot()};
     private int next;
@@ -39,29 +40,47 @@ final class HostStaging implements AutoCloseable {
 
     /**
      * Copies {@code src[offset, offset + length)} to {@code dst}, in stream order; src may change after the call.
-     * Large copies go in pieces of {@link #MAX_PIECE_FLOATS}, alternating slots, so a slot stays small.
+     * Large copies go in pieces of {@link #MAX_PIECE_BYTES}, alternating slots, so a slot stays small.
      */
     void copy(float[] src, int offset, int length, CUdeviceptr dst, CUstream stream) {
-        inPieces(length, dst, stream, (slot, from, count) -> slot.asFloatBuffer().put(src, offset + from, count));
+        inPieces(length, Float.BYTES, dst, stream,
+                (slot, from, count) -> slot.asFloatBuffer().put(src, offset + from, count));
     }
 
     /** Copies {@code src} to {@code dst}, in stream order; src may change after the call. */
     void copy(int[] src, CUdeviceptr dst, CUstream stream) {
-        inPieces(src.length, dst, stream, (slot, from, count) -> slot.asIntBuffer().put(src, from, count));
+        inPieces(src.length, Integer.BYTES, dst, stream, (slot, from, count) -> slot.asIntBuffer().put(src, from, count));
     }
 
-    /** Puts {@code count} 4-byte values of the source, from index {@code from}, into a slot. */
+    /** Copies the 16-bit values of {@code src} to {@code dst}, in stream order; src may change after the call. */
+    void copy(short[] src, CUdeviceptr dst, CUstream stream) {
+        inPieces(src.length, Short.BYTES, dst, stream,
+                (slot, from, count) -> slot.asShortBuffer().put(src, from, count));
+    }
+
+    /**
+     * Copies {@code src[offset, offset + length)} (absolute indices; the buffer's position is not used or changed) to
+     * {@code dst}, in stream order; src may change after the call.
+     */
+    void copy(FloatBuffer src, int offset, int length, CUdeviceptr dst, CUstream stream) {
+        inPieces(length, Float.BYTES, dst, stream,
+                (slot, from, count) -> slot.asFloatBuffer().put(0, src, offset + from, count));
+    }
+
+    /** Puts {@code count} values of the source, from index {@code from}, into a slot. */
     @FunctionalInterface
     private interface Fill {
         void into(ByteBuffer slot, int from, int count);
     }
 
-    private void inPieces(int length, CUdeviceptr dst, CUstream stream, Fill fill) {
-        for (int done = 0; done < length; done += MAX_PIECE_FLOATS) {
-            int piece = Math.min(MAX_PIECE_FLOATS, length - done);
-            Slot slot = slot(4L * piece);
-            fill.into(slot.memory.getByteBuffer(0, 4L * piece).order(ByteOrder.nativeOrder()), done, piece);
-            send(slot, dst.withByteOffset(4L * done), 4L * piece, stream);
+    private void inPieces(int length, int unit, CUdeviceptr dst, CUstream stream, Fill fill) {
+        int perPiece = MAX_PIECE_BYTES / unit;
+        for (int done = 0; done < length; done += perPiece) {
+            int piece = Math.min(perPiece, length - done);
+            long bytes = (long) unit * piece;
+            Slot slot = slot(bytes);
+            fill.into(slot.memory.getByteBuffer(0, bytes).order(ByteOrder.nativeOrder()), done, piece);
+            send(slot, dst.withByteOffset((long) unit * done), bytes, stream);
         }
     }
 

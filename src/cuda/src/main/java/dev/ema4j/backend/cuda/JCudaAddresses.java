@@ -3,6 +3,8 @@ package dev.ema4j.backend.cuda;
 import java.lang.reflect.Field;
 import jcuda.NativePointerObject;
 import jcuda.Pointer;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUstream;
 
 /**
  * The raw address behind a JCuda handle. JCuda keeps it in two private fields, {@code nativePointer} and (for
@@ -25,6 +27,32 @@ public final class JCudaAddresses {
             return handle instanceof Pointer ? address + BYTE_OFFSET.getLong(handle) : address;
         } catch (IllegalAccessException e) {
             throw new IllegalStateException("cannot read JCuda's pointer fields", e);
+        }
+    }
+
+    /** A JCuda stream handle for the raw {@code CUstream} {@code address} (0: the legacy default stream). */
+    static CUstream stream(long address) {
+        return withAddress(new CUstream(), address);
+    }
+
+    /**
+     * A JCuda event handle for the raw {@code CUevent} {@code address}.
+     *
+     * @throws IllegalArgumentException if the address is 0 (no event)
+     */
+    static CUevent event(long address) {
+        if (address == 0) {
+            throw new IllegalArgumentException("event is 0: not a CUevent");
+        }
+        return withAddress(new CUevent(), address);
+    }
+
+    private static <T extends NativePointerObject> T withAddress(T handle, long address) {
+        try {
+            NATIVE_POINTER.setLong(handle, address);
+            return handle;
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException("cannot set JCuda's pointer field", e);
         }
     }
 
