@@ -290,7 +290,7 @@ struct Scheduler {
     }
 };
 
-constexpr std::uint64_t kShuffledBlocks = std::uint64_t{1} << 24;
+constexpr std::uint64_t kShuffledBlocks = std::uint64_t{1} << 20;
 
 inline thread_local Scheduler scheduler;
 inline thread_local std::uint64_t standalone_launches = 0;  // numbers the launches of ema_emulate_launch(_named)

@@ -346,6 +346,13 @@ static void check_schedule_order() {
     run(next, b2, before2, after2);
     expect(same && (b != b2 || before != before2), "the same seed and launch number give the same order; the next "
                                                    "launch number another");
+    const unsigned many = (1u << 20) + 3;  // more blocks than the shim lists: a random stride instead
+    std::vector<int> big(many, -1);
+    std::vector<int> one(1, -1);
+    std::vector<int> counters(3, 0);
+    ema_emulate_launch_options(schedule(5), "record_order", dim3(many), dim3(1), record_order, big.data(), one.data(),
+                               one.data(), counters.data());
+    expect(permutation(big) && !identity(big), "a grid of 2^20 + 3 blocks: every block once, not in index order");
 }
 
 // A planted race, right in index order: wrong under every one of 16 seeds, and the same under the same seed.
