@@ -433,7 +433,7 @@ enum class Next { kResume, kStart, kNone };
 inline Next choose(Scheduler& s, bool prefer_start, Fiber** resume) {
     const std::size_t ready = s.ready.size() - s.ready_head;
     const unsigned unstarted = s.threads - s.started;
-    if (ready == 0 && unstarted == 0) return Next::kNone;
+    if (ready == 0) return unstarted == 0 ? Next::kNone : Next::kStart;
     if (s.options.shuffle) {
         const std::uint64_t k = s.rng.below(ready + unstarted);
         if (k >= ready) return Next::kStart;
