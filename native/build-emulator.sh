@@ -3,9 +3,12 @@
 #   libcuda.so.1       the driver: native/emulator/cuda_driver_emulator.cpp, plus a stub returning
 #                      CUDA_ERROR_NOT_SUPPORTED for every other cu* function that JCuda's native library
 #                      (libJCudaDriver, from the jcuda-natives jar in the local Maven repository) references
-#   modules/<name>.so  every cuda/<name>.cu compiled as C++ with native/cuda_host_shim.h, and its kernel table
-# then runs the self-tests: the shim's (native/emulator/shim_selftest.cu; also under ASan+UBSan unless
-# --no-sanitize) and the driver's (native/emulator/driver_selftest.cpp).
+#   modules/<name>.so  every cuda/<name>.cu compiled as C++ with native/cuda_host_shim.h, and its kernel table;
+#                      misaligned accesses trap (NOTE: [alignment-trap] in the shim: -fsanitize=alignment at compile
+#                      time only, with the shim's handler instead of the sanitizer runtime)
+# then runs the self-tests: the shim's (native/emulator/shim_selftest.cu, with the alignment trap; also under
+# ASan+UBSan unless --no-sanitize) and the driver's (native/emulator/driver_selftest.cpp). Both plant the faults the
+# emulator must catch (misaligned accesses, races that only some schedules show, missing stream synchronization).
 #
 # Kernels: the kernels of cuda/<name>.cu are the functions with C linkage its object file defines, that is the global
 # text symbols with unmangled names (nm: type T, not _Z...); cuda/*.cu declares every kernel extern "C" __global__
@@ -32,7 +35,7 @@ sanitize=1
 for arg in "$@"; do
     case "$arg" in
         --no-sanitize) sanitize=0 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-emulator.sh: unknown argument '$arg' (usage: native/build-emulator.sh [--no-sanitize])" >&2
            exit 2 ;;
     esac
@@ -52,6 +55,8 @@ stale() {
 mkdir -p "$GEN" "$OUT/modules"
 COMMON=(-std=c++17 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unknown-pragmas)
 KERNEL_FLAGS=(-O2 -ffp-contract=off -fno-fast-math)  # as native/check.sh builds the kernels: never fast math
+# NOTE: [alignment-trap]: compile-time flags; the objects are linked without the sanitizer runtime.
+TRAP_FLAGS=(-fsanitize=alignment -fno-sanitize-recover=alignment -DEMA4J_ALIGNMENT_TRAP)
 SHIM=native/cuda_host_shim.h
 DRIVER_INPUTS=("$SRC/cuda_driver_emulator.cpp" "$SRC/not_supported.cpp" "$SRC/driver_abi.h" "$SRC/emulated_module.h"
                "$0")
@@ -135,16 +140,21 @@ for cu in "${sources[@]}"; do
         echo "const Ema4jModule ema4j_emulated_module = {EMA4J_MODULE_ABI, \"$cu\", \"$sha\", kKernels,"
         echo "                                           sizeof kKernels / sizeof kKernels[0]};"
     } >"$GEN/$name.module.cpp"
-    "$CXX" "${COMMON[@]}" "${KERNEL_FLAGS[@]}" -shared -include "$SHIM" -I. -I"$SRC" "$GEN/$name.module.cpp" \
-        -o "$module.tmp"
+    "$CXX" "${COMMON[@]}" "${KERNEL_FLAGS[@]}" "${TRAP_FLAGS[@]}" -c -include "$SHIM" -I. -I"$SRC" \
+        "$GEN/$name.module.cpp" -o "$GEN/$name.module.o"
+    "$CXX" -shared "$GEN/$name.module.o" -o "$module.tmp"
+    if nm -D "$module.tmp" | grep -q ' U __ubsan_'; then
+        die "$module calls the sanitizer runtime instead of the shim's trap (NOTE: [alignment-trap])"
+    fi
     mv "$module.tmp" "$module"
     need "$module"
 done
 
 # --- self-tests -----------------------------------------------------------------------------------------------------
 SELFTEST_FLAGS=(-std=c++17 -ffp-contract=off -fno-fast-math -Wall -Wextra -Wno-unknown-pragmas -x c++ -include "$SHIM")
-if stale "$OUT/shim_selftest" "$SRC/shim_selftest.cu" "$SHIM"; then
-    "$CXX" -O2 "${SELFTEST_FLAGS[@]}" "$SRC/shim_selftest.cu" -o "$OUT/shim_selftest"
+if stale "$OUT/shim_selftest" "$SRC/shim_selftest.cu" "$SHIM" "$0"; then
+    "$CXX" -O2 "${TRAP_FLAGS[@]}" "${SELFTEST_FLAGS[@]}" -c "$SRC/shim_selftest.cu" -o "$GEN/shim_selftest.o"
+    "$CXX" "$GEN/shim_selftest.o" -o "$OUT/shim_selftest"
 fi
 "$OUT/shim_selftest" >"$OUT/shim_selftest.log" || { cat "$OUT/shim_selftest.log"; die "shim self-test failed"; }
 tail -n 1 "$OUT/shim_selftest.log"
@@ -164,7 +174,7 @@ if [ $sanitize -eq 1 ]; then
     fi
     rm -f "$OUT/san_probe"
 fi
-if stale "$OUT/driver_selftest" "$SRC/driver_selftest.cpp" "$SRC/driver_abi.h"; then
+if stale "$OUT/driver_selftest" "$SRC/driver_selftest.cpp" "$SRC/driver_abi.h" "$0"; then
     "$CXX" -std=c++17 -O1 -g -Wall -Wextra "$SRC/driver_selftest.cpp" -o "$OUT/driver_selftest" \
         -L"$OUT" -l:libcuda.so.1 -Wl,-rpath,'$ORIGIN'
 fi

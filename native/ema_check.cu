@@ -1594,8 +1594,9 @@ int main(int argc, char** argv) {
                     g_quick ? ", quick" : "", g_seed);
     }
 #else
-    std::printf("ema_check: host emulation (kernels run block by block, thread by thread on the CPU)%s, seed 0x%" PRIx64
-                "\n", g_quick ? ", quick" : "", g_seed);
+    std::printf("ema_check: host emulation (kernels run block by block, thread by thread on the CPU, in the shuffled "
+                "order of EMA4J_CUDA_EMULATOR_SEED=%llu)%s, seed 0x%" PRIx64 "\n",
+                static_cast<unsigned long long>(ema4j_host::process_seed()), g_quick ? ", quick" : "", g_seed);
 #endif
     if (checks_on) {
         test_abi();

@@ -2,14 +2,17 @@
 # Runs the CUDA test classes on a machine without a GPU, against the CUDA driver emulator: builds it
 # (native/build-emulator.sh), puts native/build/emulator first in LD_LIBRARY_PATH so that JCuda loads its
 # libcuda.so.1, and runs `mvn test` in the core, cuda and train modules for Cuda*Test, BackendsTest and
-# CrossBackendTrainingTest with -Dema4j.requireCuda=true (an unavailable CUDA fails them instead of skipping them). The surefire JVM inherits the environment; the emulator's log
-# (EMA4J_CUDA_EMULATOR_LOG) proves that it ran the tests, and lists the kernels they launched.
+# CrossBackendTrainingTest with -Dema4j.requireCuda=true (an unavailable CUDA fails them instead of skipping them).
+# The surefire JVMs inherit the environment; the emulator's log (EMA4J_CUDA_EMULATOR_LOG) proves that it ran the
+# tests, and lists the kernels they launched and each JVM's schedule seed (blocks and threads run in a shuffled order,
+# streams run their work late: see native/README.md). A failure prints the seeds; EMA4J_CUDA_EMULATOR_SEED=<seed>
+# reruns with one.
 #
 # usage: native/emulated-cuda-tests.sh [PATTERN]
 #   PATTERN  more tests for surefire's -Dtest, run with the default ones (e.g. 'CudaNnOpsTest' or 'Cuda*Test#swap*')
 # Exits non-zero when the emulator does not build, a test fails, or the tests did not run on the emulator.
 # Environment: MVN (default "mvn -o": offline, the dependencies are in the local repository; MVN=mvn lets Maven
-# download them).
+# download them), EMA4J_CUDA_EMULATOR_SEED (default: a random seed per JVM).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -17,7 +20,7 @@ cd "$ROOT"
 
 tests='Cuda*Test,BackendsTest,CrossBackendTrainingTest'
 case "${1:-}" in
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     '') ;;
     *) tests="$tests,$1" ;;
 esac
@@ -72,7 +75,9 @@ if ! grep -q 'cuInit: ema4j CUDA emulator' "$log"; then
     exit 1
 fi
 if [ $rc -ne 0 ] || [ $total -eq 0 ]; then
-    echo "emulated-cuda-tests.sh: FAIL (mvn exit $rc, $total tests)"
+    seeds="$(sed -n 's/.*EMA4J_CUDA_EMULATOR_SEED=\([0-9]*\).*/\1/p' "$log" | sort -u | tr '\n' ' ')"
+    echo "emulated-cuda-tests.sh: FAIL (mvn exit $rc, $total tests); schedule seeds of this run: ${seeds:-none}" \
+        "(rerun with EMA4J_CUDA_EMULATOR_SEED=<seed> native/emulated-cuda-tests.sh)"
     exit 1
 fi
 echo "emulated-cuda-tests.sh: PASS ($total tests)"

@@ -6,9 +6,33 @@
 // The emulated device: one device of compute capability 9.0 with 4 multiprocessors and 8 GiB of memory, named
 // "ema4j CUDA emulator (host, no GPU)"; driver version 13000. Only the primary context exists.
 //
-// Execution: every call runs to completion before it returns (one global lock around every entry point), so
-// streams and events are trivially ordered: the emulator checks the API contract and memory bounds, but it cannot
-// find races between streams or missing synchronization.
+// Execution, NOTE: [stream-emulation]. One global lock around every entry point; the work of a stream runs later,
+// as on a GPU. Launches, copies and memsets go into their stream's FIFO queue, with the operations of other streams
+// they must wait for: an operation of the legacy default stream (the null stream, CU_STREAM_LEGACY) waits for
+// everything submitted before it to the blocking streams (created without CU_STREAM_NON_BLOCKING, and the
+// per-thread default streams), and an operation of a blocking stream waits for everything submitted before it to
+// the legacy stream; non-blocking streams wait for nothing but their own work and the events they are told to
+// wait for. cuEventRecord puts a marker in the stream, cuStreamWaitEvent makes the stream's next operations wait
+// for the event's marker. Nothing runs until the host waits for it: cuStreamSynchronize, cuEventSynchronize,
+// cuCtxSynchronize, the calls that wait for the device as the real driver documents ("API synchronization
+// behavior"): cuMemcpyHtoD and cuMemcpyDtoH (which go on the legacy stream, so they wait for the blocking streams,
+// but not for the non-blocking ones), cuMemcpyDtoHAsync to pageable memory, memsets of pinned host memory, and
+// cuMemFree/cuMemFreeHost and the release of the primary context (they wait for the whole device), or a stream
+// holds kMaxPending operations (a GPU's queue is finite). Then the emulator runs what the host waits for and what
+// that depends on, and nothing more, picking the next stream at random among those whose next operation may run.
+// So a read of results that the host did not synchronize with gets the data from before the kernel, and a pinned
+// buffer the host refills before its asynchronous copy ran is copied with its new contents, as can happen on a GPU.
+// Asynchronous copies from pageable memory take the data at the call, as the driver stages them; to pinned memory
+// (the driver's own cuMemAllocHost/cuMemHostAlloc allocations) they read and write it when they run. A kernel's
+// arguments are copied at cuLaunchKernel. cuStreamQuery and cuEventQuery answer CUDA_ERROR_NOT_READY while work is
+// pending, and run it when asked again with nothing submitted in between (so polling ends). Kernels run in host
+// emulation with shuffled blocks and threads (NOTE: [schedule-seed] in native/cuda_host_shim.h): the seed is
+// EMA4J_CUDA_EMULATOR_SEED, else random, chosen at cuInit and written to the log; it also drives the choice of
+// streams, so the same seed and the same calls give the same run.
+//
+// Faults: a misaligned load or store in a kernel (NOTE: [alignment-trap]) ends the launch and sets the sticky error
+// CUDA_ERROR_MISALIGNED_ADDRESS, as on a GPU; the message names the kernel, block, thread, access and address, and
+// the seed. After a sticky error, pending work is dropped and every call of the context returns the error.
 //
 // Memory: device and pinned host allocations are host memory (256-byte aligned, as cuMemAlloc's) between two red
 // zones of kRedZone bytes or more, which hold a guard pattern that reads as NaN (see guard_byte). New allocations
@@ -24,14 +48,14 @@
 // Modules: cuModuleLoadData takes PTX text whose first line is ema4j's stamp, "// ema4j-ptx-source: cuda/<name>.cu
 // sha256=<hex>" (native/build-ptx.sh), loads modules/<name>.so, refuses it (CUDA_ERROR_INVALID_IMAGE) unless it was
 // built from the same source hash, and checks that every .entry of the PTX is a kernel of the module with the same
-// parameter sizes. Launches check what the driver checks (block and grid limits) and
-// run the kernel synchronously.
+// parameter sizes. Launches check what the driver checks (block and grid limits) at the call and queue the kernel.
 //
 // Calls JCuda references but the emulator does not implement are generated stubs (native/build-emulator.sh) that
 // return CUDA_ERROR_NOT_SUPPORTED and say so on stderr once.
 //
-// Environment: EMA4J_CUDA_EMULATOR_LOG=<file> appends a line per process at cuInit and, at exit, the launches of
-// every kernel (native/emulated-cuda-tests.sh uses it to prove that the tests ran on the emulator).
+// Environment: EMA4J_CUDA_EMULATOR_LOG=<file> appends a line per process at cuInit (with the seed) and, at exit, the
+// launches of every kernel (native/emulated-cuda-tests.sh uses it to prove that the tests ran on the emulator) and
+// the operations that never ran because nothing waited for them. EMA4J_CUDA_EMULATOR_SEED=<n> sets the seed.
 
 #include "driver_abi.h"
 #include "emulated_module.h"
@@ -48,11 +72,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 using namespace ema4j_cu;
@@ -68,6 +95,7 @@ constexpr std::size_t kAlignment = 256;
 constexpr std::size_t kRedZone = 1024;
 constexpr unsigned char kFillByte = 0xff;
 constexpr std::size_t kQuarantineBytes = std::size_t{4} << 20;
+constexpr std::size_t kMaxPending = 1024;  // operations a stream holds before the oldest must run
 
 int device_attribute(CUdevice_attribute attribute, int* value) {
     switch (attribute) {
@@ -80,6 +108,36 @@ int device_attribute(CUdevice_attribute attribute, int* value) {
     }
     return 0;
 }
+
+struct Driver;
+
+// splitmix64, for the seed and the choice of streams (the kernels' schedule is the shim's, from the same seed).
+std::uint64_t mix(std::uint64_t x) {
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+struct Rng {
+    std::uint64_t state = 0;
+    std::uint64_t below(std::uint64_t n) {
+        return static_cast<std::uint64_t>((static_cast<unsigned __int128>(mix(state += 0x9e3779b97f4a7c15ull)) * n) >>
+                                          64);
+    }
+};
+
+// One operation of a stream (NOTE: [stream-emulation]): a launch, copy or memset, or a marker (an event record, a
+// wait for an event, the point a synchronization waits for).
+struct Op {
+    std::uint64_t id = 0;                 // submission order over all streams, from 1
+    CUstream_st* stream = nullptr;        // valid while the operation is pending
+    std::vector<std::shared_ptr<Op>> after;  // operations of other streams that must run first
+    std::function<void(Driver&)> run;     // empty for a marker
+    bool done = false;                    // ran (or was dropped after a sticky error)
+    bool polled = false;                  // cuEventQuery answered CUDA_ERROR_NOT_READY about it
+    std::chrono::steady_clock::time_point finished;
+};
+using OpRef = std::shared_ptr<Op>;
 
 struct Allocation {
     CUdeviceptr address;
@@ -108,13 +166,16 @@ struct CUfunc_st {
 };
 
 struct CUstream_st {
-    unsigned flags;
+    unsigned flags;                // CU_STREAM_NON_BLOCKING or not
+    std::uint64_t serial;          // creation order (the legacy stream is 0): a stable order for the schedule
+    std::deque<OpRef> pending;     // not yet run, in submission order
+    OpRef last;                    // the last operation submitted, run or not
+    std::uint64_t polled = 0;      // the last operation when cuStreamQuery last answered CUDA_ERROR_NOT_READY
 };
 
 struct CUevent_st {
     unsigned flags;
-    bool recorded = false;
-    std::chrono::steady_clock::time_point when;
+    OpRef marker;  // of the last cuEventRecord; null before the first
 };
 
 }  // namespace ema4j_cu
@@ -126,7 +187,7 @@ struct Driver {
     std::mutex lock;
     bool initialized = false;
     int primary_retains = 0;             // the primary context is active while > 0
-    CUresult sticky = CUDA_SUCCESS;      // CUDA_ERROR_ILLEGAL_ADDRESS after a red zone was hit
+    CUresult sticky = CUDA_SUCCESS;      // CUDA_ERROR_ILLEGAL_ADDRESS after a red zone was hit, ...
     std::map<CUdeviceptr, Allocation> allocations;
     std::size_t device_bytes = 0;
     std::deque<Allocation> quarantine;  // freed allocations, oldest first (see release)
@@ -135,11 +196,19 @@ struct Driver {
     CUctx_st primary;
     std::set<CUmodule> modules;
     std::set<CUfunction> functions;
-    std::set<CUstream> streams;
+    std::set<CUstream> streams;          // created and not destroyed
+    std::vector<CUstream> retired;       // destroyed with work pending; deleted once it ran
+    std::map<std::thread::id, CUstream> per_thread;  // CU_STREAM_PER_THREAD of each host thread that used it
+    CUstream_st legacy{0, 0, {}, nullptr, 0};        // the legacy default stream
+    std::uint64_t next_stream = 1;
+    std::uint64_t next_op = 0;
+    std::uint64_t seed = 0;              // NOTE: [schedule-seed]
+    Rng rng;
+    std::uint64_t launches_run = 0;      // numbers the launches for the kernels' schedule
     std::set<CUevent> events;
     std::map<std::string, const Ema4jModule*> emulated;  // loaded modules/<name>.so, by name
     std::map<std::string, unsigned long long> launches;  // per kernel, for the log
-    std::string last_launch;                             // "kernel<<<grid, block>>>", for red zone reports
+    std::string last_launch;  // "kernel<<<grid, block>>> [schedule: ...]" of the last that ran, for red zone reports
     std::set<std::string> unsupported_reported;
 };
 
@@ -178,12 +247,20 @@ void log_line(const std::string& line) {
     }
 }
 
+std::vector<CUstream_st*> queues(Driver& d);
+
 void log_launches_at_exit() {
     Driver& d = driver();
     std::lock_guard<std::mutex> guard(d.lock);
     std::string line = "pid " + std::to_string(getpid()) + " launches:";
     for (const auto& [kernel, count] : d.launches) line += " " + kernel + "=" + std::to_string(count);
     log_line(line);
+    std::size_t pending = 0;
+    for (const CUstream_st* q : queues(d)) pending += q->pending.size();
+    if (pending != 0) {
+        log_line("pid " + std::to_string(getpid()) + " note: " + std::to_string(pending) +
+                 " stream operation(s) never ran: nothing waited for them before the process exited");
+    }
 }
 
 // --- contexts -------------------------------------------------------------------------------------------------------
@@ -198,10 +275,150 @@ CUresult context_ready(const Driver& d) {
     return d.sticky;
 }
 
-bool valid_stream(const Driver& d, CUstream s) {
+// --- streams (NOTE: [stream-emulation]) ----------------------------------------------------------------------------
+
+// Every queue: the legacy stream, the created ones, the per-thread ones, the destroyed ones with work pending.
+std::vector<CUstream_st*> queues(Driver& d) {
+    std::vector<CUstream_st*> all{&d.legacy};
+    all.insert(all.end(), d.streams.begin(), d.streams.end());
+    for (const auto& [thread, q] : d.per_thread) all.push_back(q);
+    all.insert(all.end(), d.retired.begin(), d.retired.end());
+    return all;
+}
+
+// The queue of a stream handle, or null for an invalid one.
+CUstream_st* resolve(Driver& d, CUstream s) {
     const auto raw = reinterpret_cast<std::uintptr_t>(s);
-    return s == nullptr || raw == EMA4J_CU_STREAM_LEGACY || raw == EMA4J_CU_STREAM_PER_THREAD ||
-           d.streams.count(s) != 0;
+    if (s == nullptr || raw == EMA4J_CU_STREAM_LEGACY) return &d.legacy;
+    if (raw == EMA4J_CU_STREAM_PER_THREAD) {
+        CUstream& q = d.per_thread[std::this_thread::get_id()];
+        if (q == nullptr) q = new CUstream_st{CU_STREAM_DEFAULT, d.next_stream++, {}, nullptr, 0};
+        return q;
+    }
+    return d.streams.count(s) != 0 ? s : nullptr;
+}
+
+bool blocking(const Driver& d, const CUstream_st* q) {
+    return q != &d.legacy && (q->flags & CU_STREAM_NON_BLOCKING) == 0;
+}
+
+CUresult run_until(Driver& d, const OpRef& target);
+
+// Queues `run` (empty: a marker) on stream q, after what the legacy stream semantics make it wait for.
+OpRef enqueue(Driver& d, CUstream_st* q, std::function<void(Driver&)> run) {
+    auto op = std::make_shared<Op>();
+    op->id = ++d.next_op;
+    op->stream = q;
+    op->run = std::move(run);
+    auto wait_for = [&op](const OpRef& other) {
+        if (other != nullptr && !other->done) op->after.push_back(other);
+    };
+    if (q == &d.legacy) {
+        for (CUstream_st* other : queues(d)) {
+            if (blocking(d, other)) wait_for(other->last);
+        }
+    } else if (blocking(d, q)) {
+        wait_for(d.legacy.last);
+    }
+    q->pending.push_back(op);
+    q->last = op;
+    if (q->pending.size() > kMaxPending) run_until(d, q->pending.front());  // an error is sticky: seen next call
+    return op;
+}
+
+// Drops every pending operation (after a sticky error: the context is unusable, as on a GPU).
+void drop_pending(Driver& d) {
+    for (CUstream_st* q : queues(d)) {
+        for (const OpRef& op : q->pending) {
+            op->done = true;
+            op->after.clear();
+            op->run = nullptr;
+        }
+        q->pending.clear();
+    }
+}
+
+// Runs pending operations until `target` ran (null: until every stream is empty): `target`, the operations
+// before it in its stream, the ones they wait for, and so on, and nothing else. The next operation is the head of a
+// stream whose head may run, picked at random. Returns the sticky error when one arises.
+CUresult run_until(Driver& d, const OpRef& target) {
+    if (d.sticky != CUDA_SUCCESS) return d.sticky;
+    struct Need {
+        CUstream_st* stream;
+        std::uint64_t upto;  // run the stream's operations with ids up to this one
+    };
+    std::map<std::uint64_t, Need> needs;  // by stream serial, so the order does not depend on addresses
+    std::vector<const Op*> open;
+    auto need = [&open](const Op* op) {
+        if (!op->done) open.push_back(op);
+    };
+    if (target != nullptr) {
+        need(target.get());
+    } else {
+        for (const CUstream_st* q : queues(d)) {
+            if (!q->pending.empty()) need(q->pending.back().get());
+        }
+    }
+    while (!open.empty()) {
+        const Op* op = open.back();
+        open.pop_back();
+        Need& n = needs.emplace(op->stream->serial, Need{op->stream, 0}).first->second;
+        if (n.upto >= op->id) continue;
+        for (const OpRef& p : op->stream->pending) {
+            if (p->id <= n.upto) continue;
+            if (p->id > op->id) break;
+            for (const OpRef& a : p->after) need(a.get());
+        }
+        n.upto = op->id;
+    }
+    std::vector<CUstream_st*> runnable;
+    for (;;) {
+        runnable.clear();
+        bool left = false;
+        for (const auto& [serial, n] : needs) {
+            if (n.stream->pending.empty() || n.stream->pending.front()->id > n.upto) continue;
+            left = true;
+            const std::vector<OpRef>& after = n.stream->pending.front()->after;
+            if (std::all_of(after.begin(), after.end(), [](const OpRef& a) { return a->done; })) {
+                runnable.push_back(n.stream);
+            }
+        }
+        if (!left) break;
+        if (runnable.empty()) {  // cannot happen: every wait points to an earlier operation
+            report("internal error: stream operations wait for each other");
+            std::abort();
+        }
+        CUstream_st* q = runnable[d.rng.below(runnable.size())];
+        OpRef op = q->pending.front();
+        q->pending.pop_front();
+        if (op->run) op->run(d);
+        op->done = true;
+        op->finished = std::chrono::steady_clock::now();
+        op->after.clear();
+        op->run = nullptr;
+        if (d.sticky != CUDA_SUCCESS) {
+            drop_pending(d);
+            break;
+        }
+    }
+    for (auto it = d.retired.begin(); it != d.retired.end();) {
+        if ((*it)->pending.empty()) {
+            delete *it;
+            it = d.retired.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return d.sticky;
+}
+
+// Waits for everything the device has been given.
+CUresult run_all(Driver& d) { return run_until(d, nullptr); }
+
+// cuStreamSynchronize: everything submitted to q; for the legacy stream, to the blocking streams too (a marker on
+// the legacy stream waits for them).
+CUresult synchronize(Driver& d, CUstream_st* q) {
+    return q == &d.legacy ? run_until(d, enqueue(d, q, nullptr)) : run_until(d, q->last);
 }
 
 // --- memory ---------------------------------------------------------------------------------------------------------
@@ -448,7 +665,9 @@ void destroy_primary_context(Driver& d) {
         report("note: the primary context was released with %zu allocation(s) of %zu bytes still live; freed",
                d.allocations.size(), bytes);
     }
+    run_all(d);
     check_red_zones(d, "when the primary context was released", true);
+    drop_pending(d);
     for (const auto& [address, a] : d.allocations) std::free(a.raw);
     d.allocations.clear();
     d.device_bytes = 0;
@@ -458,54 +677,92 @@ void destroy_primary_context(Driver& d) {
     while (!d.modules.empty()) unload(d, *d.modules.begin());
     for (CUstream s : d.streams) delete s;
     d.streams.clear();
+    for (CUstream s : d.retired) delete s;
+    d.retired.clear();
+    for (const auto& [thread, s] : d.per_thread) delete s;
+    d.per_thread.clear();
+    d.legacy.last = nullptr;
     for (CUevent e : d.events) delete e;
     d.events.clear();
     d.sticky = CUDA_SUCCESS;
 }
 
-// --- copies ---------------------------------------------------------------------------------------------------------
+// --- copies (NOTE: [stream-emulation]) -----------------------------------------------------------------------------
 
-CUresult copy_to_device(Driver& d, CUdeviceptr dst, const void* src, std::size_t bytes, CUstream stream) {
+// Pinned host memory: the driver's own host allocations. Copies read and write it when they run; other host memory is
+// pageable.
+bool pinned(Driver& d, const void* p, std::size_t bytes) {
+    const Allocation* a = find_allocation(d, static_cast<CUdeviceptr>(reinterpret_cast<std::uintptr_t>(p)), bytes);
+    return a != nullptr && a->host;
+}
+
+// cuMemcpyHtoD (`async` false: returns once the copy ran) and cuMemcpyHtoDAsync. Pageable sources are staged at
+// the call, as the driver stages them.
+CUresult copy_to_device(Driver& d, CUdeviceptr dst, const void* src, std::size_t bytes, CUstream stream, bool async) {
     if (CUresult r = context_ready(d)) return r;
-    if (!valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
     if (bytes == 0) return CUDA_SUCCESS;
     if (src == nullptr || find_allocation(d, dst, bytes) == nullptr) return CUDA_ERROR_INVALID_VALUE;
-    std::memcpy(host_address(dst), src, bytes);
-    return CUDA_SUCCESS;
+    unsigned char* to = host_address(dst);
+    OpRef op;
+    if (pinned(d, src, bytes)) {
+        op = enqueue(d, q, [to, src, bytes](Driver&) { std::memcpy(to, src, bytes); });
+    } else {
+        const auto* from = static_cast<const unsigned char*>(src);
+        op = enqueue(d, q, [to, staged = std::vector<unsigned char>(from, from + bytes)](Driver&) {
+            std::memcpy(to, staged.data(), staged.size());
+        });
+    }
+    return async ? CUDA_SUCCESS : run_until(d, op);
 }
 
-CUresult copy_to_host(Driver& d, void* dst, CUdeviceptr src, std::size_t bytes, CUstream stream) {
+// cuMemcpyDtoH (returns once the copy ran) and cuMemcpyDtoHAsync (returns at once when dst is pinned).
+CUresult copy_to_host(Driver& d, void* dst, CUdeviceptr src, std::size_t bytes, CUstream stream, bool async) {
     if (CUresult r = context_ready(d)) return r;
-    if (!valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
-    if (CUresult r = check_red_zones(d, "at a device-to-host copy")) return r;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
     if (bytes == 0) return CUDA_SUCCESS;
     if (dst == nullptr || find_allocation(d, src, bytes) == nullptr) return CUDA_ERROR_INVALID_VALUE;
-    std::memcpy(dst, host_address(src), bytes);
-    return CUDA_SUCCESS;
+    const unsigned char* from = host_address(src);
+    OpRef op = enqueue(d, q, [dst, from, bytes](Driver&) { std::memcpy(dst, from, bytes); });
+    if (async && pinned(d, dst, bytes)) return CUDA_SUCCESS;
+    if (CUresult r = run_until(d, op)) return r;
+    return check_red_zones(d, "at a device-to-host copy");
 }
 
+// cuMemcpyDtoD and cuMemcpyDtoDAsync: neither waits on the host.
 CUresult copy_on_device(Driver& d, CUdeviceptr dst, CUdeviceptr src, std::size_t bytes, CUstream stream) {
     if (CUresult r = context_ready(d)) return r;
-    if (!valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
     if (bytes == 0) return CUDA_SUCCESS;
     if (find_allocation(d, dst, bytes) == nullptr || find_allocation(d, src, bytes) == nullptr) {
         return CUDA_ERROR_INVALID_VALUE;
     }
-    std::memmove(host_address(dst), host_address(src), bytes);
+    unsigned char* to = host_address(dst);
+    const unsigned char* from = host_address(src);
+    enqueue(d, q, [to, from, bytes](Driver&) { std::memmove(to, from, bytes); });
     return CUDA_SUCCESS;
 }
 
+// cuMemsetD8/16/32 and their Async forms: they do not wait on the host, except the synchronous ones on pinned host
+// memory.
 template <typename T>
-CUresult set_memory(Driver& d, CUdeviceptr dst, T value, std::size_t count, CUstream stream) {
+CUresult set_memory(Driver& d, CUdeviceptr dst, T value, std::size_t count, CUstream stream, bool async) {
     if (CUresult r = context_ready(d)) return r;
-    if (!valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
     if (count == 0) return CUDA_SUCCESS;
-    if (dst % sizeof(T) != 0 || count > SIZE_MAX / sizeof(T) || find_allocation(d, dst, count * sizeof(T)) == nullptr) {
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+    if (dst % sizeof(T) != 0 || count > SIZE_MAX / sizeof(T)) return CUDA_ERROR_INVALID_VALUE;
+    const Allocation* a = find_allocation(d, dst, count * sizeof(T));
+    if (a == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    const bool host = a->host;
     unsigned char* p = host_address(dst);
-    for (std::size_t i = 0; i < count; ++i) std::memcpy(p + i * sizeof(T), &value, sizeof(T));
-    return CUDA_SUCCESS;
+    OpRef op = enqueue(d, q, [p, value, count](Driver&) {
+        for (std::size_t i = 0; i < count; ++i) std::memcpy(p + i * sizeof(T), &value, sizeof(T));
+    });
+    return !async && host ? run_until(d, op) : CUDA_SUCCESS;
 }
 
 // --- occupancy ------------------------------------------------------------------------------------------------------
@@ -531,9 +788,23 @@ EMA4J_API CUresult cuInit(unsigned int flags) {
     EMA4J_LOCKED;
     if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
     if (!d.initialized) {
+        // NOTE: [schedule-seed]: EMA4J_CUDA_EMULATOR_SEED, else a random 32-bit number.
+        if (const char* text = std::getenv("EMA4J_CUDA_EMULATOR_SEED"); text != nullptr && *text != '\0') {
+            char* end = nullptr;
+            d.seed = std::strtoull(text, &end, 0);
+            if (*end != '\0') {
+                report("cuInit: EMA4J_CUDA_EMULATOR_SEED=%s is not a number (CUDA_ERROR_INVALID_VALUE)", text);
+                return CUDA_ERROR_INVALID_VALUE;
+            }
+        } else {
+            const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+            d.seed = mix(static_cast<std::uint64_t>(now) ^ (static_cast<std::uint64_t>(getpid()) << 32) ^
+                         reinterpret_cast<std::uintptr_t>(&d)) & 0xffffffffu;
+        }
+        d.rng.state = mix(d.seed);
         d.initialized = true;
         log_line("pid " + std::to_string(getpid()) + " cuInit: " + kDeviceName + ", " + library_directory() +
-                 "/libcuda.so.1");
+                 "/libcuda.so.1, EMA4J_CUDA_EMULATOR_SEED=" + std::to_string(d.seed));
         if (std::getenv("EMA4J_CUDA_EMULATOR_LOG") != nullptr) std::atexit(log_launches_at_exit);
     }
     return CUDA_SUCCESS;
@@ -700,6 +971,7 @@ EMA4J_API CUresult cuCtxGetDevice(CUdevice* device) {
 EMA4J_API CUresult cuCtxSynchronize() {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
+    if (CUresult r = run_all(d)) return r;
     return check_red_zones(d, "at cuCtxSynchronize");
 }
 
@@ -711,39 +983,66 @@ EMA4J_API CUresult cuStreamCreate(CUstream* stream, unsigned int flags) {
     if (stream == nullptr || (flags & ~static_cast<unsigned>(CU_STREAM_NON_BLOCKING)) != 0) {
         return CUDA_ERROR_INVALID_VALUE;
     }
-    *stream = new CUstream_st{flags};
+    *stream = new CUstream_st{flags, d.next_stream++, {}, nullptr, 0};
     d.streams.insert(*stream);
     return CUDA_SUCCESS;
 }
 
+// As the driver: returns at once; work still pending runs when something waits for it.
 EMA4J_API CUresult cuStreamDestroy_v2(CUstream stream) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
     if (d.streams.erase(stream) == 0) return CUDA_ERROR_INVALID_HANDLE;
-    delete stream;
+    if (stream->pending.empty()) {
+        delete stream;
+    } else {
+        d.retired.push_back(stream);
+    }
     return CUDA_SUCCESS;
 }
 
 EMA4J_API CUresult cuStreamSynchronize(CUstream stream) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
-    if (!valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (CUresult r = synchronize(d, q)) return r;
     return check_red_zones(d, "at cuStreamSynchronize");
 }
 
+// CUDA_ERROR_NOT_READY while the stream (for the legacy stream: or a blocking stream) has work pending; asked again
+// with no work added to those streams in between, it runs that work first (NOTE: [stream-emulation]).
 EMA4J_API CUresult cuStreamQuery(CUstream stream) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
-    return valid_stream(d, stream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    bool pending = false;
+    std::uint64_t latest = 0;  // the last operation the query is about
+    for (const CUstream_st* other : queues(d)) {
+        if (other != q && (q != &d.legacy || !blocking(d, other))) continue;
+        pending = pending || !other->pending.empty();
+        if (other->last != nullptr) latest = std::max(latest, other->last->id);
+    }
+    if (!pending) return CUDA_SUCCESS;
+    if (q->polled != latest) {
+        q->polled = latest;
+        return CUDA_ERROR_NOT_READY;
+    }
+    return synchronize(d, q);
 }
 
 EMA4J_API CUresult cuStreamWaitEvent(CUstream stream, CUevent event, unsigned int flags) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
-    if (!valid_stream(d, stream) || d.events.count(event) == 0) {
-        return CUDA_ERROR_INVALID_HANDLE;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr || d.events.count(event) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    if (event->marker != nullptr && !event->marker->done) {  // else (never recorded, or complete): nothing to wait for
+        OpRef wait = enqueue(d, q, nullptr);
+        wait->after.push_back(event->marker);
     }
-    return flags == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
 }
 
 EMA4J_API CUresult cuEventCreate(CUevent* event, unsigned int flags) {
@@ -751,7 +1050,7 @@ EMA4J_API CUresult cuEventCreate(CUevent* event, unsigned int flags) {
     if (CUresult r = context_ready(d)) return r;
     const unsigned known = CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS;
     if (event == nullptr || (flags & ~known) != 0) return CUDA_ERROR_INVALID_VALUE;
-    *event = new CUevent_st{flags, false, {}};
+    *event = new CUevent_st{flags, nullptr};
     d.events.insert(*event);
     return CUDA_SUCCESS;
 }
@@ -760,41 +1059,53 @@ EMA4J_API CUresult cuEventDestroy_v2(CUevent event) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
     if (d.events.erase(event) == 0) return CUDA_ERROR_INVALID_HANDLE;
-    delete event;
+    delete event;  // a wait for it keeps its marker
     return CUDA_SUCCESS;
 }
 
 EMA4J_API CUresult cuEventRecord(CUevent event, CUstream stream) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
-    if (d.events.count(event) == 0 || !valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
-    event->recorded = true;
-    event->when = std::chrono::steady_clock::now();
+    CUstream_st* q = resolve(d, stream);
+    if (d.events.count(event) == 0 || q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    event->marker = enqueue(d, q, nullptr);
     return CUDA_SUCCESS;
 }
 
+// CUDA_ERROR_NOT_READY while the recorded work is pending; asked again, it runs that work first.
 EMA4J_API CUresult cuEventQuery(CUevent event) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
-    return d.events.count(event) != 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    if (d.events.count(event) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    if (event->marker == nullptr || event->marker->done) return CUDA_SUCCESS;
+    if (!event->marker->polled) {
+        event->marker->polled = true;
+        return CUDA_ERROR_NOT_READY;
+    }
+    return run_until(d, event->marker);
 }
 
 EMA4J_API CUresult cuEventSynchronize(CUevent event) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
     if (d.events.count(event) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    if (event->marker != nullptr) {
+        if (CUresult r = run_until(d, event->marker)) return r;
+    }
     return check_red_zones(d, "at cuEventSynchronize");
 }
 
+// The time between the two markers' runs (host time of the emulation, not a GPU's).
 EMA4J_API CUresult cuEventElapsedTime(float* milliseconds, CUevent start, CUevent end) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
     if (milliseconds == nullptr) return CUDA_ERROR_INVALID_VALUE;
-    if (d.events.count(start) == 0 || d.events.count(end) == 0 || !start->recorded || !end->recorded ||
-        ((start->flags | end->flags) & CU_EVENT_DISABLE_TIMING) != 0) {
+    if (d.events.count(start) == 0 || d.events.count(end) == 0 || start->marker == nullptr ||
+        end->marker == nullptr || ((start->flags | end->flags) & CU_EVENT_DISABLE_TIMING) != 0) {
         return CUDA_ERROR_INVALID_HANDLE;
     }
-    *milliseconds = std::chrono::duration<float, std::milli>(end->when - start->when).count();
+    if (!start->marker->done || !end->marker->done) return CUDA_ERROR_NOT_READY;
+    *milliseconds = std::chrono::duration<float, std::milli>(end->marker->finished - start->marker->finished).count();
     return CUDA_SUCCESS;
 }
 
@@ -806,9 +1117,11 @@ EMA4J_API CUresult cuMemAlloc_v2(CUdeviceptr* pointer, std::size_t bytes) {
     return allocate(d, bytes, false, pointer);
 }
 
+// As cudaFree, it waits for the whole device first: the memory may be in use by queued work.
 EMA4J_API CUresult cuMemFree_v2(CUdeviceptr pointer) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
+    if (CUresult r = run_all(d)) return r;
     if (CUresult r = check_red_zones(d, "at cuMemFree", true)) return r;
     auto it = d.allocations.find(pointer);
     if (it == d.allocations.end() || it->second.host) return CUDA_ERROR_INVALID_VALUE;
@@ -834,6 +1147,7 @@ EMA4J_API CUresult cuMemHostAlloc(void** pointer, std::size_t bytes, unsigned in
 EMA4J_API CUresult cuMemFreeHost(void* pointer) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
+    if (CUresult r = run_all(d)) return r;
     if (CUresult r = check_red_zones(d, "at cuMemFreeHost", true)) return r;
     auto it = d.allocations.find(static_cast<CUdeviceptr>(reinterpret_cast<std::uintptr_t>(pointer)));
     if (it == d.allocations.end() || !it->second.host) return CUDA_ERROR_INVALID_VALUE;
@@ -906,22 +1220,22 @@ EMA4J_API CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribu
 
 EMA4J_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, std::size_t bytes) {
     EMA4J_LOCKED;
-    return copy_to_device(d, dst, src, bytes, nullptr);
+    return copy_to_device(d, dst, src, bytes, nullptr, false);
 }
 
 EMA4J_API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, std::size_t bytes, CUstream stream) {
     EMA4J_LOCKED;
-    return copy_to_device(d, dst, src, bytes, stream);
+    return copy_to_device(d, dst, src, bytes, stream, true);
 }
 
 EMA4J_API CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, std::size_t bytes) {
     EMA4J_LOCKED;
-    return copy_to_host(d, dst, src, bytes, nullptr);
+    return copy_to_host(d, dst, src, bytes, nullptr, false);
 }
 
 EMA4J_API CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, std::size_t bytes, CUstream stream) {
     EMA4J_LOCKED;
-    return copy_to_host(d, dst, src, bytes, stream);
+    return copy_to_host(d, dst, src, bytes, stream, true);
 }
 
 EMA4J_API CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, std::size_t bytes) {
@@ -936,32 +1250,32 @@ EMA4J_API CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, std::s
 
 EMA4J_API CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char value, std::size_t count) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, nullptr);
+    return set_memory(d, dst, value, count, nullptr, false);
 }
 
 EMA4J_API CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, std::size_t count, CUstream stream) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, stream);
+    return set_memory(d, dst, value, count, stream, true);
 }
 
 EMA4J_API CUresult cuMemsetD16_v2(CUdeviceptr dst, unsigned short value, std::size_t count) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, nullptr);
+    return set_memory(d, dst, value, count, nullptr, false);
 }
 
 EMA4J_API CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short value, std::size_t count, CUstream stream) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, stream);
+    return set_memory(d, dst, value, count, stream, true);
 }
 
 EMA4J_API CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned int value, std::size_t count) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, nullptr);
+    return set_memory(d, dst, value, count, nullptr, false);
 }
 
 EMA4J_API CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int value, std::size_t count, CUstream stream) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, stream);
+    return set_memory(d, dst, value, count, stream, true);
 }
 
 // --- modules and launches -------------------------------------------------------------------------------------------
@@ -1036,7 +1350,8 @@ EMA4J_API CUresult cuLaunchKernel(CUfunction function, unsigned int grid_x, unsi
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
     const CUfunction f = function;
-    if (d.functions.count(f) == 0 || !valid_stream(d, stream)) return CUDA_ERROR_INVALID_HANDLE;
+    CUstream_st* q = resolve(d, stream);
+    if (d.functions.count(f) == 0 || q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
     const char* name = f->kernel->name;
     if (grid_x == 0 || grid_y == 0 || grid_z == 0 || block_x == 0 || block_y == 0 || block_z == 0 ||
         grid_x > 2147483647u || grid_y > 65535 || grid_z > 65535 || block_x > 1024 || block_y > 1024 ||
@@ -1053,13 +1368,39 @@ EMA4J_API CUresult cuLaunchKernel(CUfunction function, unsigned int grid_x, unsi
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     if (params == nullptr && f->kernel->param_count != 0) return CUDA_ERROR_INVALID_VALUE;
-    char launch[256];
-    std::snprintf(launch, sizeof launch, "%s<<<(%u,%u,%u), (%u,%u,%u)>>>", name, grid_x, grid_y, grid_z, block_x,
-                  block_y, block_z);
-    d.last_launch = launch;
-    ++d.launches[f->module->source + ":" + name];
-    f->kernel->launch(Ema4jLaunch{{grid_x, grid_y, grid_z}, {block_x, block_y, block_z}, params});
-    check_red_zones(d, "after the launch", true);  // a hit is sticky: the next call returns it, as after a fault
+    // The arguments are copied now, as the driver does; the kernel runs when something waits for it.
+    std::vector<unsigned char> arguments;
+    std::vector<std::size_t> offsets;
+    for (unsigned i = 0; i < f->kernel->param_count; ++i) {
+        offsets.push_back(arguments.size());
+        const auto* bytes = static_cast<const unsigned char*>(params[i]);
+        arguments.insert(arguments.end(), bytes, bytes + f->kernel->param_sizes[i]);
+    }
+    const Ema4jKernel* kernel = f->kernel;
+    Ema4jLaunch launch{{grid_x, grid_y, grid_z}, {block_x, block_y, block_z}, nullptr, 0, 0, nullptr, 0};
+    enqueue(d, q, [kernel, launch, arguments = std::move(arguments), offsets = std::move(offsets),
+                   counter = f->module->source + ":" + name](Driver& d) mutable {
+        std::vector<void*> pointers;
+        for (std::size_t offset : offsets) pointers.push_back(arguments.data() + offset);
+        char error[2048] = "";
+        launch.params = pointers.data();
+        launch.seed = d.seed;
+        launch.number = ++d.launches_run;
+        launch.error = error;
+        launch.error_size = sizeof error;
+        char label[320];
+        std::snprintf(label, sizeof label, "%s<<<(%u,%u,%u), (%u,%u,%u)>>> [schedule: EMA4J_CUDA_EMULATOR_SEED=%llu, "
+                      "launch #%llu]", kernel->name, launch.grid[0], launch.grid[1], launch.grid[2], launch.block[0],
+                      launch.block[1], launch.block[2], launch.seed, launch.number);
+        d.last_launch = label;
+        ++d.launches[counter];
+        if (kernel->launch(launch) != 0) {  // a trap (NOTE: [alignment-trap]): sticky, as after a fault on a GPU
+            report("%s. Every later call returns CUDA_ERROR_MISALIGNED_ADDRESS.", error);
+            d.sticky = CUDA_ERROR_MISALIGNED_ADDRESS;
+            return;
+        }
+        check_red_zones(d, "after the launch", true);  // a hit is sticky: the next call returns it, as after a fault
+    });
     return CUDA_SUCCESS;
 }
 

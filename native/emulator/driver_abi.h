@@ -26,6 +26,7 @@ namespace ema4j_cu {
     X(CUDA_ERROR_NOT_READY, 600, "device not ready")                                                     \
     X(CUDA_ERROR_ILLEGAL_ADDRESS, 700, "an illegal memory access was encountered")                       \
     X(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, 701, "too many resources requested for launch")               \
+    X(CUDA_ERROR_MISALIGNED_ADDRESS, 716, "misaligned address")                                          \
     X(CUDA_ERROR_LAUNCH_FAILED, 719, "unspecified launch failure")                                       \
     X(CUDA_ERROR_NOT_SUPPORTED, 801, "operation not supported")                                          \
     X(CUDA_ERROR_UNKNOWN, 999, "unknown error")

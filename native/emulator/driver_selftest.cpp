@@ -1,10 +1,15 @@
 // driver_selftest.cpp: checks the CUDA driver emulator through its C API, as JCuda calls it: initialization and the
 // device, the primary context, allocations (NaN fill, bounds, pointer attributes), the committed ema.ptx as a
-// module, a launch of ema_lerp_f32 against a CPU result, the driver's launch checks, a red zone hit and its sticky
-// error, a write through a freed pointer, and a stub. native/build-emulator.sh builds it against native/build/emulator/libcuda.so.1 and runs it
-// from the repository root. Exits 0 when every check passes, 1 otherwise.
+// module, a launch of ema_lerp_f32 against a CPU result, the driver's launch checks, the streams (NOTE:
+// [stream-emulation]: what runs when, with planted missing synchronizations that must read stale data), a red zone
+// hit and its sticky error, a write through a freed pointer, planted misaligned accesses (NOTE: [alignment-trap])
+// and their sticky CUDA_ERROR_MISALIGNED_ADDRESS, and a stub. native/build-emulator.sh builds it against
+// native/build/emulator/libcuda.so.1 and runs it from the repository root. Exits 0 when every check passes, 1
+// otherwise.
 
 #include "driver_abi.h"
+
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
@@ -31,17 +36,26 @@ CUresult cuCtxSynchronize();
 CUresult cuStreamCreate(CUstream* stream, unsigned int flags);
 CUresult cuStreamDestroy_v2(CUstream stream);
 CUresult cuStreamSynchronize(CUstream stream);
+CUresult cuStreamQuery(CUstream stream);
+CUresult cuStreamWaitEvent(CUstream stream, CUevent event, unsigned int flags);
 CUresult cuEventCreate(CUevent* event, unsigned int flags);
 CUresult cuEventRecord(CUevent event, CUstream stream);
+CUresult cuEventQuery(CUevent event);
+CUresult cuEventSynchronize(CUevent event);
 CUresult cuEventElapsedTime(float* milliseconds, CUevent start, CUevent end);
 CUresult cuEventDestroy_v2(CUevent event);
 CUresult cuMemAlloc_v2(CUdeviceptr* pointer, std::size_t bytes);
 CUresult cuMemFree_v2(CUdeviceptr pointer);
+CUresult cuMemAllocHost_v2(void** pointer, std::size_t bytes);
+CUresult cuMemFreeHost(void* pointer);
 CUresult cuMemGetInfo_v2(std::size_t* free, std::size_t* total);
 CUresult cuMemGetAddressRange_v2(CUdeviceptr* base, std::size_t* size, CUdeviceptr pointer);
 CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdeviceptr pointer);
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, std::size_t bytes);
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, std::size_t bytes);
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, std::size_t bytes, CUstream stream);
+CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, std::size_t bytes, CUstream stream);
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, std::size_t bytes, CUstream stream);
 CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned int value, std::size_t count);
 CUresult cuModuleLoadData(CUmodule* module, const void* image);
 CUresult cuModuleUnload(CUmodule module);
@@ -79,15 +93,40 @@ struct Shadows {
     int k;
 };
 
-// Launches ema_lerp_f32(p, n, {e, w}, guard = null) with 4 blocks of 64 threads.
-CUresult lerp(CUfunction f, CUdeviceptr p, long long n, CUdeviceptr e, float w) {
+// Launches ema_lerp_f32(p, n, {e, w}, guard = null) with 4 blocks of 64 threads on `stream`.
+CUresult lerp(CUfunction f, CUdeviceptr p, long long n, CUdeviceptr e, float w, CUstream stream = nullptr) {
     Shadows s{};
     s.e[0] = reinterpret_cast<float*>(static_cast<std::uintptr_t>(e));
     s.w[0] = w;
     s.k = 1;
     CUdeviceptr guard = 0;
     void* params[] = {&p, &n, &s, &guard};
-    return cuLaunchKernel(f, 4, 1, 1, 64, 1, 1, 0, nullptr, params, nullptr);
+    return cuLaunchKernel(f, 4, 1, 1, 64, 1, 1, 0, stream, params, nullptr);
+}
+
+// What `call` writes to stderr (where the emulator reports).
+template <typename Call>
+std::string stderr_of(Call call) {
+    std::fflush(stderr);
+    FILE* capture = std::tmpfile();
+    const int saved = dup(STDERR_FILENO);
+    dup2(fileno(capture), STDERR_FILENO);
+    call();
+    std::fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    std::string text;
+    std::rewind(capture);
+    for (int c; (c = std::fgetc(capture)) != EOF;) text += static_cast<char>(c);
+    std::fclose(capture);
+    return text;
+}
+
+bool contains_all(const std::string& text, std::initializer_list<const char*> pieces) {
+    for (const char* piece : pieces) {
+        if (text.find(piece) == std::string::npos) return false;
+    }
+    return true;
 }
 
 std::string read_file(const char* path) {
@@ -95,6 +134,203 @@ std::string read_file(const char* path) {
     std::stringstream text;
     text << in.rdbuf();
     return text.str();
+}
+
+// NOTE: [stream-emulation]. ema_lerp_f32 updates e from p; each check resets e to `shadow` (a synchronous copy) and
+// looks at what a read sees: the updated values (`updated`) or the old ones (`stale`). The planted faults are the
+// reads a program makes without the synchronization it needs: on a GPU they may see either; the emulator makes
+// them see the stale data, every time.
+void check_streams(CUfunction f, CUdeviceptr p, CUdeviceptr e, const std::vector<float>& host,
+                   const std::vector<float>& shadow) {
+    const int n = static_cast<int>(host.size());
+    const std::size_t bytes = 4 * host.size();
+    std::vector<float> want(host.size());
+    for (int i = 0; i < n; ++i) want[i] = std::fmaf(0.125f, host[i] - shadow[i], shadow[i]);
+    auto reset = [&] { cuMemcpyHtoD_v2(e, shadow.data(), bytes); };
+    auto read = [&](CUdeviceptr from) {
+        std::vector<float> v(host.size());
+        cuMemcpyDtoH_v2(v.data(), from, bytes);
+        return v;
+    };
+    CUstream blocking = nullptr;
+    CUstream other_blocking = nullptr;
+    CUstream non_blocking = nullptr;
+    CUstream other_non_blocking = nullptr;
+    cuStreamCreate(&blocking, CU_STREAM_DEFAULT);
+    cuStreamCreate(&other_blocking, CU_STREAM_DEFAULT);
+    cuStreamCreate(&non_blocking, CU_STREAM_NON_BLOCKING);
+    cuStreamCreate(&other_non_blocking, CU_STREAM_NON_BLOCKING);
+    CUevent done = nullptr;
+    cuEventCreate(&done, CU_EVENT_DISABLE_TIMING);
+    CUdeviceptr copy = 0;
+    cuMemAlloc_v2(&copy, bytes);
+
+    reset();
+    lerp(f, p, n, e, 0.125f, blocking);
+    expect(read(e) == want, "cuMemcpyDtoH (legacy stream) waits for a kernel of a blocking stream");
+
+    reset();
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    expect(read(e) == shadow, "planted: cuMemcpyDtoH without synchronizing with a non-blocking stream reads the data "
+                              "from before its kernel");
+    expect_result(cuStreamQuery(non_blocking), CUDA_ERROR_NOT_READY, "cuStreamQuery of that stream");
+    expect_result(cuStreamSynchronize(non_blocking), CUDA_SUCCESS, "cuStreamSynchronize of it");
+    expect(read(e) == want, "then the copy reads the kernel's results");
+    expect_result(cuStreamQuery(non_blocking), CUDA_SUCCESS, "and cuStreamQuery says it is done");
+
+    reset();
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    cuEventRecord(done, non_blocking);
+    expect_result(cuEventQuery(done), CUDA_ERROR_NOT_READY, "cuEventQuery of an event after a pending kernel");
+    expect(read(e) == shadow, "planted: a read after cuEventQuery said CUDA_ERROR_NOT_READY reads stale data");
+    expect_result(cuEventQuery(done), CUDA_SUCCESS, "asked again, the work runs (polling ends)");
+    expect(read(e) == want, "and the read sees it");
+
+    reset();
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    cuEventRecord(done, non_blocking);
+    expect_result(cuEventSynchronize(done), CUDA_SUCCESS, "cuEventSynchronize");
+    expect(read(e) == want, "cuEventSynchronize waits for the kernel recorded before the event");
+
+    reset();
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    cuEventRecord(done, non_blocking);
+    cuStreamWaitEvent(other_non_blocking, done, 0);
+    cuMemcpyDtoDAsync_v2(copy, e, bytes, other_non_blocking);
+    cuStreamSynchronize(other_non_blocking);
+    expect(read(copy) == want, "cuStreamWaitEvent orders another stream's copy after the kernel");
+    reset();
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    cuMemcpyDtoDAsync_v2(copy, e, bytes, other_non_blocking);
+    cuStreamSynchronize(other_non_blocking);
+    expect(read(copy) == shadow, "planted: without cuStreamWaitEvent the other stream copies the data from before "
+                                 "the kernel");
+    cuCtxSynchronize();
+
+    reset();
+    lerp(f, p, n, e, 0.125f, blocking);
+    cuMemcpyDtoDAsync_v2(copy, e, bytes, other_blocking);
+    cuStreamSynchronize(other_blocking);
+    expect(read(copy) == shadow, "planted: two blocking streams are not ordered with each other");
+    cuCtxSynchronize();
+
+    reset();
+    lerp(f, p, n, e, 0.125f, blocking);
+    lerp(f, p, n, copy, 0.125f, non_blocking);
+    expect_result(cuStreamSynchronize(nullptr), CUDA_SUCCESS, "cuStreamSynchronize(legacy stream)");
+    expect_result(cuStreamQuery(blocking), CUDA_SUCCESS, "waits for a blocking stream");
+    expect_result(cuStreamQuery(non_blocking), CUDA_ERROR_NOT_READY, "but not for a non-blocking one");
+    expect_result(cuCtxSynchronize(), CUDA_SUCCESS, "cuCtxSynchronize");
+    expect_result(cuStreamQuery(non_blocking), CUDA_SUCCESS, "waits for every stream");
+
+    reset();
+    cuMemcpyHtoD_v2(copy, shadow.data(), bytes);
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    cuMemcpyDtoDAsync_v2(copy, e, bytes, nullptr);
+    expect(read(copy) == shadow, "planted: a copy on the legacy stream does not wait for a non-blocking stream");
+    cuCtxSynchronize();
+
+    void* pinned = nullptr;
+    cuMemAllocHost_v2(&pinned, bytes);
+    auto* staged = static_cast<float*>(pinned);
+    std::memcpy(staged, shadow.data(), bytes);
+    cuMemcpyHtoDAsync_v2(e, staged, bytes, non_blocking);
+    std::memcpy(staged, host.data(), bytes);
+    cuStreamSynchronize(non_blocking);
+    expect(read(e) == host, "planted: a pinned buffer refilled before its asynchronous copy ran is copied with the "
+                            "new contents");
+    std::memcpy(staged, shadow.data(), bytes);
+    cuMemcpyHtoDAsync_v2(e, staged, bytes, non_blocking);
+    cuEventRecord(done, non_blocking);
+    cuEventSynchronize(done);
+    std::memcpy(staged, host.data(), bytes);
+    cuStreamSynchronize(non_blocking);
+    expect(read(e) == shadow, "waiting for the copy's event before refilling the buffer copies the old contents");
+    std::vector<float> pageable = shadow;
+    cuMemcpyHtoDAsync_v2(e, pageable.data(), bytes, non_blocking);
+    pageable = host;
+    cuStreamSynchronize(non_blocking);
+    expect(read(e) == shadow, "an asynchronous copy from pageable memory takes the data at the call");
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    std::memcpy(staged, host.data(), bytes);
+    cuMemcpyDtoHAsync_v2(staged, e, bytes, non_blocking);
+    expect(std::memcmp(staged, host.data(), bytes) == 0,
+           "planted: pinned memory read before the asynchronous copy to it ran holds the old contents");
+    cuStreamSynchronize(non_blocking);
+    expect(std::memcmp(staged, want.data(), bytes) == 0, "after synchronizing it holds the kernel's results");
+
+    reset();
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    CUdeviceptr scratch = 0;
+    cuMemAlloc_v2(&scratch, 64);
+    expect_result(cuMemFree_v2(scratch), CUDA_SUCCESS, "cuMemFree");
+    expect_result(cuStreamQuery(non_blocking), CUDA_SUCCESS, "waits for the whole device first, as cudaFree");
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    expect_result(cuMemFreeHost(pinned), CUDA_SUCCESS, "cuMemFreeHost");
+    expect_result(cuStreamQuery(non_blocking), CUDA_SUCCESS, "too");
+
+    reset();
+    lerp(f, p, n, e, 0.125f, non_blocking);
+    cuStreamDestroy_v2(non_blocking);
+    expect(read(e) == shadow, "a destroyed stream's pending kernel has not run");
+    expect_result(cuCtxSynchronize(), CUDA_SUCCESS, "cuCtxSynchronize");
+    expect(read(e) == want, "runs it");
+
+    cuMemFree_v2(copy);
+    cuEventDestroy_v2(done);
+    cuStreamDestroy_v2(blocking);
+    cuStreamDestroy_v2(other_blocking);
+    cuStreamDestroy_v2(other_non_blocking);
+}
+
+// NOTE: [alignment-trap]. Planted misaligned accesses: a parameter pointer 2 bytes past alignment makes ema_lerp_f32
+// load floats at 4k + 2 (its scalar path: the vector path needs 16-byte alignment). The launch returns at once; the
+// fault surfaces at the next synchronization, and the context stays poisoned until it is released.
+void check_misaligned(CUdevice device, const std::string& ptx) {
+    CUcontext context = nullptr;
+    cuDevicePrimaryCtxRetain(&context, device);
+    cuCtxSetCurrent(context);
+    CUmodule module = nullptr;
+    CUfunction f = nullptr;
+    cuModuleLoadData(&module, ptx.c_str());
+    cuModuleGetFunction(&f, module, "ema_lerp_f32");
+    const int n = 1000;
+    CUdeviceptr p = 0;
+    CUdeviceptr e = 0;
+    cuMemAlloc_v2(&p, 4 * n + 4);
+    cuMemAlloc_v2(&e, 4 * n + 4);
+    cuMemsetD32_v2(p, 0, n + 1);
+    cuMemsetD32_v2(e, 0, n + 1);
+    CUstream stream = nullptr;
+    cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING);
+    expect_result(lerp(f, p + 2, n, e, 0.125f, stream), CUDA_SUCCESS,
+                  "planted: a launch with p 2 bytes past alignment");
+    CUresult r = CUDA_SUCCESS;
+    const std::string said = stderr_of([&] { r = cuStreamSynchronize(stream); });
+    expect_result(r, CUDA_ERROR_MISALIGNED_ADDRESS, "then cuStreamSynchronize");
+    expect(contains_all(said, {"ema_lerp_f32<<<(4,1,1), (64,1,1)>>>",
+                               "misaligned address: 4-byte load of 'const float'", "% 4 = 2", "cuda/ema.cu:",
+                               "EMA4J_CUDA_EMULATOR_SEED=", "Every later call returns CUDA_ERROR_MISALIGNED_ADDRESS"}),
+           "the message names the kernel, the access, the address's remainder, the source line and the seed");
+    std::printf("      %s", said.c_str());
+    expect_result(cuMemAlloc_v2(&p, 64), CUDA_ERROR_MISALIGNED_ADDRESS, "every later call (sticky)");
+    cuDevicePrimaryCtxRelease_v2(device);
+
+    cuDevicePrimaryCtxRetain(&context, device);
+    cuModuleLoadData(&module, ptx.c_str());
+    cuModuleGetFunction(&f, module, "ema_lerp_f32");
+    cuMemAlloc_v2(&p, 4 * n + 4);
+    cuMemAlloc_v2(&e, 4 * n + 4);
+    cuMemsetD32_v2(p, 0, n + 1);
+    cuMemsetD32_v2(e, 0, n + 1);
+    expect_result(lerp(f, p, n, e + 4, 0.125f), CUDA_SUCCESS, "a launch with shadows 4 bytes past 16-byte alignment");
+    expect_result(cuCtxSynchronize(), CUDA_SUCCESS, "takes the scalar path: no fault");
+    expect_result(lerp(f, p, n, e + 1, 0.125f), CUDA_SUCCESS, "planted: a launch with shadows 1 byte past alignment");
+    r = CUDA_SUCCESS;
+    const std::string store = stderr_of([&] { r = cuCtxSynchronize(); });
+    expect_result(r, CUDA_ERROR_MISALIGNED_ADDRESS, "then cuCtxSynchronize");
+    expect(store.find("% 4 = 1") != std::string::npos, "the message gives the shadow's address");
+    cuDevicePrimaryCtxRelease_v2(device);
 }
 
 }  // namespace
@@ -210,13 +446,17 @@ int main() {
     cuEventRecord(start, stream);
     cuEventRecord(end, stream);
     float ms = -1.0f;
-    expect_result(cuEventElapsedTime(&ms, start, end), CUDA_SUCCESS, "cuEventElapsedTime");
+    expect_result(cuEventElapsedTime(&ms, start, end), CUDA_ERROR_NOT_READY,
+                  "cuEventElapsedTime before the events completed");
+    expect_result(cuStreamSynchronize(stream), CUDA_SUCCESS, "cuStreamSynchronize");
+    expect_result(cuEventElapsedTime(&ms, start, end), CUDA_SUCCESS, "cuEventElapsedTime after it");
     expect(ms >= 0.0f, "elapsed time >= 0");
     cuEventDestroy_v2(start);
     cuEventDestroy_v2(end);
-    expect_result(cuStreamSynchronize(stream), CUDA_SUCCESS, "cuStreamSynchronize");
     cuStreamDestroy_v2(stream);
     expect_result(cuStreamDestroy_v2(stream), CUDA_ERROR_INVALID_HANDLE, "destroying a stream twice");
+
+    check_streams(f, p, e, host, shadow);
 
     std::printf("      (two red zone reports on stderr follow: expected)\n");
     std::fflush(stdout);
@@ -238,8 +478,11 @@ int main() {
     expect_result(lerp(f, p, n, freed, 0.125f), CUDA_SUCCESS, "a launch that writes through a freed pointer");
     expect_result(cuStreamSynchronize(nullptr), CUDA_ERROR_ILLEGAL_ADDRESS, "then cuStreamSynchronize");
 
-    expect(cuArrayCreate_v2() == CUDA_ERROR_NOT_SUPPORTED, "a stub returns CUDA_ERROR_NOT_SUPPORTED");
     cuDevicePrimaryCtxRelease_v2(device);
+
+    check_misaligned(device, ptx);
+
+    expect(cuArrayCreate_v2() == CUDA_ERROR_NOT_SUPPORTED, "a stub returns CUDA_ERROR_NOT_SUPPORTED");
 
     std::printf("%s: driver self-test, %d failure(s)\n", failures == 0 ? "PASSED" : "FAILED", failures);
     return failures == 0 ? 0 : 1;
