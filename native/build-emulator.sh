@@ -175,7 +175,7 @@ if [ $sanitize -eq 1 ]; then
     rm -f "$OUT/san_probe"
 fi
 if stale "$OUT/driver_selftest" "$SRC/driver_selftest.cpp" "$SRC/driver_abi.h" "$0"; then
-    "$CXX" -std=c++17 -O1 -g -Wall -Wextra "$SRC/driver_selftest.cpp" -o "$OUT/driver_selftest" \
+    "$CXX" -std=c++17 -O1 -g -Wall -Wextra -pthread "$SRC/driver_selftest.cpp" -o "$OUT/driver_selftest" \
         -L"$OUT" -l:libcuda.so.1 -Wl,-rpath,'$ORIGIN'
 fi
 (cd "$ROOT" && "$OUT/driver_selftest") >"$OUT/driver_selftest.log" 2>&1 \

@@ -6,18 +6,30 @@
 // with a stub returning CUBLAS_STATUS_NOT_SUPPORTED for every other symbol that JavaCPP's libjnicublas.so references,
 // under the symbol versions the real libcublas.so.13 and libcublasLt.so.13 define.
 //
+// A GEMM runs on the handle's stream, in stream order, as cuBLAS's kernels do: cublasSgemm checks its arguments at
+// the call, copies them into a job the handle owns and queues the job with the driver's cuLaunchHostFunc, so it
+// reads its operands when the work before it in the stream has run (the emulator's streams run late: NOTE:
+// [stream-emulation] in cuda_driver_emulator.cpp). While the stream captures, the driver records the job into the
+// graph (NOTE: [graph-emulation]), which may run it at every launch: a job lives until cublasDestroy, which waits for
+// the device first, as cuBLAS's does (jobs that were queued, not captured, are recycled once they ran). A captured
+// job that runs after its handle was destroyed is reported and skipped.
+//
 // What it cannot show: that the real libcublas.so.13 on a GPU picks up the primary context, or its numerics. What it
 // does show: the JNI bindings load against a libcublas.so.13 and libcudart.so.13 from the system, the handle, stream
 // and device pointers cross from JCuda to JavaCPP by address with the values the driver gave, and every GEMM's
 // transposes, sizes and leading dimensions give the products of cuda/gemm.cu (the training suite checks them).
 //
-// Environment: EMA4J_CUBLAS_STUB_LOG=<file> appends one line per process at exit: handles created, GEMMs run, and
-// the streams they ran on.
+// Environment: EMA4J_CUBLAS_STUB_LOG=<file> appends one line per process at exit: handles created, GEMMs run (jobs
+// that ran, counted each time), and the streams they ran on.
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <set>
+#include <vector>
 
 namespace {
 
@@ -31,14 +43,35 @@ constexpr int kNotInitialized = 1;
 constexpr int kInvalidValue = 7;
 constexpr int kExecutionFailed = 13;
 
-struct Handle {
-    CUstream stream = nullptr;
+// One cublasSgemm: its arguments, copied at the call (alpha and beta too: host pointer mode).
+struct Job {
+    bool ta, tb;
+    int m, n, k;
+    float alpha, beta;
+    const float* a;
+    int lda;
+    const float* b;
+    int ldb;
+    float* c;
+    int ldc;
+    CUstream stream;
+    bool once;  // queued, not captured: runs once
+    bool ran = false;
+    std::uintptr_t id = 0;  // what the driver passes to run_job
 };
 
+struct Handle {
+    CUstream stream = nullptr;
+    std::vector<std::unique_ptr<Job>> jobs;  // queued or captured; freed by cublasDestroy
+};
+
+// Lock order: the driver's (held while a job runs), then this one; the stub never calls the driver holding it.
 std::mutex lock;
 long handles = 0;
 long gemms = 0;
 std::set<CUstream> streams;
+std::map<std::uintptr_t, Job*> live_jobs;  // the jobs of the handles not destroyed, by id (never reused)
+std::uintptr_t next_job = 1;
 
 void report(const char* what) {
     std::fprintf(stderr, "ema4j cuBLAS stub: %s\n", what);
@@ -48,7 +81,11 @@ void report(const char* what) {
 
 extern "C" {
 CUresult cuCtxGetCurrent(CUcontext* context);
-CUresult cuStreamQuery(CUstream stream);
+CUresult cuCtxSynchronize();
+CUresult cuStreamGetFlags(CUstream stream, unsigned int* flags);
+CUresult cuStreamIsCapturing(CUstream stream, int* status);
+CUresult cuLaunchHostFunc(CUstream stream, void (*fn)(void* data), void* data);
+CUresult cuGetErrorName(CUresult error, const char** name);
 CUresult cuMemGetAddressRange_v2(CUdeviceptr* base, std::size_t* size, CUdeviceptr pointer);
 }
 
@@ -68,6 +105,39 @@ bool inside(const void* p, int rows, int cols, int ld) {
     CUdeviceptr base = 0;
     std::size_t bytes = 0;
     return cuMemGetAddressRange_v2(&base, &bytes, first) == 0 && last + 4 <= base + bytes;
+}
+
+// A stream the driver knows, asked without running or waiting for its work (so it may be capturing).
+bool known_stream(CUstream stream) {
+    unsigned int flags = 0;
+    return stream != nullptr && cuStreamGetFlags(stream, &flags) == 0;
+}
+
+// C = alpha·op(A)·op(B) + beta·C, column-major, C (m, n), inner dimension k. Sums in double. Run by the driver, in
+// stream order, with its lock held: it must not call the driver.
+void run_job(void* id) {
+    std::lock_guard<std::mutex> guard(lock);
+    auto it = live_jobs.find(reinterpret_cast<std::uintptr_t>(id));
+    if (it == live_jobs.end()) {
+        report("a captured cublasSgemm ran after its handle was destroyed (cublasDestroy); skipped");
+        return;
+    }
+    Job& g = *it->second;
+    for (int j = 0; j < g.n; j++) {
+        for (int i = 0; i < g.m; i++) {
+            double sum = 0;
+            for (int p = 0; p < g.k; p++) {
+                float x = g.ta ? g.a[i * static_cast<long>(g.lda) + p] : g.a[p * static_cast<long>(g.lda) + i];
+                float y = g.tb ? g.b[p * static_cast<long>(g.ldb) + j] : g.b[j * static_cast<long>(g.ldb) + p];
+                sum += static_cast<double>(x) * y;
+            }
+            float* out = &g.c[j * static_cast<long>(g.ldc) + i];
+            *out = static_cast<float>(g.alpha * sum + (g.beta == 0 ? 0.0 : g.beta * static_cast<double>(*out)));
+        }
+    }
+    g.ran = true;
+    gemms++;
+    streams.insert(g.stream);
 }
 
 void write_log() {
@@ -96,15 +166,21 @@ EMA4J_API int cublasCreate_v2(Handle** handle) {
     return kSuccess;
 }
 
+// Waits for the device (cuCtxSynchronize), as cuBLAS's cublasDestroy does, then frees the jobs.
 EMA4J_API int cublasDestroy_v2(Handle* handle) {
     if (handle == nullptr) return kNotInitialized;
+    cuCtxSynchronize();  // when it fails (no context, a sticky error, a capture), a job that runs later is skipped
+    {
+        std::lock_guard<std::mutex> guard(lock);
+        for (const auto& job : handle->jobs) live_jobs.erase(job->id);
+    }
     delete handle;
     return kSuccess;
 }
 
 EMA4J_API int cublasSetStream_v2(Handle* handle, CUstream stream) {
     if (handle == nullptr) return kNotInitialized;
-    if (stream == nullptr || cuStreamQuery(stream) != 0) {
+    if (!known_stream(stream)) {
         report("cublasSetStream with a stream the driver does not know");
         return kInvalidValue;
     }
@@ -129,11 +205,11 @@ EMA4J_API const char* cublasGetStatusName(int status) {
     }
 }
 
-// C = alpha·op(A)·op(B) + beta·C, column-major, C (m, n), inner dimension k; op 0 = N, 1 = T. Sums in double.
+// C = alpha·op(A)·op(B) + beta·C, op 0 = N, 1 = T: checked now, queued on the handle's stream (run_job).
 EMA4J_API int cublasSgemm_v2(Handle* handle, int transa, int transb, int m, int n, int k, const float* alpha,
                              const float* a, int lda, const float* b, int ldb, const float* beta, float* c, int ldc) {
     if (handle == nullptr) return kNotInitialized;
-    if (handle->stream == nullptr || cuStreamQuery(handle->stream) != 0 || !context_current()) {
+    if (handle->stream == nullptr || !context_current()) {
         report("cublasSgemm without the handle's stream or a current context");
         return kExecutionFailed;
     }
@@ -147,20 +223,35 @@ EMA4J_API int cublasSgemm_v2(Handle* handle, int transa, int transb, int m, int 
         report("cublasSgemm with an operand outside device memory");
         return kInvalidValue;
     }
-    for (int j = 0; j < n; j++) {
-        for (int i = 0; i < m; i++) {
-            double sum = 0;
-            for (int p = 0; p < k; p++) {
-                float x = ta ? a[i * static_cast<long>(lda) + p] : a[p * static_cast<long>(lda) + i];
-                float y = tb ? b[p * static_cast<long>(ldb) + j] : b[j * static_cast<long>(ldb) + p];
-                sum += static_cast<double>(x) * y;
+    int capturing = 0;  // CU_STREAM_CAPTURE_STATUS_NONE
+    if (cuStreamIsCapturing(handle->stream, &capturing) != 0) capturing = 1;
+    auto job = std::make_unique<Job>(Job{ta, tb, m, n, k, *alpha, *beta, a, lda, b, ldb, c, ldc, handle->stream,
+                                         capturing == 0});
+    std::uintptr_t id = 0;
+    {
+        std::lock_guard<std::mutex> guard(lock);
+        auto& jobs = handle->jobs;
+        for (auto it = jobs.begin(); it != jobs.end();) {  // recycle the queued jobs that ran
+            if ((*it)->once && (*it)->ran) {
+                live_jobs.erase((*it)->id);
+                it = jobs.erase(it);
+            } else {
+                ++it;
             }
-            float* out = &c[j * static_cast<long>(ldc) + i];
-            *out = static_cast<float>(*alpha * sum + (*beta == 0 ? 0.0 : *beta * static_cast<double>(*out)));
         }
+        id = job->id = next_job++;
+        live_jobs[id] = job.get();
+        jobs.push_back(std::move(job));
     }
-    std::lock_guard<std::mutex> guard(lock);
-    gemms++;
-    streams.insert(handle->stream);
+    if (CUresult r = cuLaunchHostFunc(handle->stream, run_job, reinterpret_cast<void*>(id))) {
+        const char* name = nullptr;
+        cuGetErrorName(r, &name);
+        std::fprintf(stderr, "ema4j cuBLAS stub: cublasSgemm: cuLaunchHostFunc on the handle's stream failed: %s\n",
+                     name != nullptr ? name : "an unknown result");
+        std::lock_guard<std::mutex> guard(lock);
+        live_jobs.erase(id);
+        handle->jobs.pop_back();
+        return kExecutionFailed;
+    }
     return kSuccess;
 }

@@ -28,11 +28,31 @@
 // pending, and run it when asked again with nothing submitted in between (so polling ends). Kernels run in host
 // emulation with shuffled blocks and threads (NOTE: [schedule-seed] in native/cuda_host_shim.h): the seed is
 // EMA4J_CUDA_EMULATOR_SEED, else random, chosen at cuInit and written to the log; it also drives the choice of
-// streams, so the same seed and the same calls give the same run.
+// streams, so the same seed and the same calls give the same run. cuLaunchHostFunc queues its function like any
+// operation; it runs with the driver's lock held, so a driver call from it returns CUDA_ERROR_NOT_PERMITTED.
+//
+// Capture and graphs, NOTE: [graph-emulation]. cuStreamBeginCapture_v2 makes a stream (not the legacy stream) record
+// what is submitted to it instead of queueing it: launches (arguments copied at the call), asynchronous copies and
+// memsets, host functions. cuStreamEndCapture turns the record into a graph, a list of operations in submission order
+// (captures of one stream only: no events, so no forks or joins); cuGraphInstantiateWithFlags copies it, and each
+// cuGraphLaunch queues a copy of every operation on the stream, after the previous launch of the same executable
+// graph, to run as any queued work does (copies read pinned memory when they run; memory freed since the capture is
+// an illegal address). Nothing a capture records waits for work outside it. As the driver documents, the calling
+// thread's mode (cuThreadExchangeStreamCaptureMode) decides which potentially unsafe calls a capture in progress
+// forbids it: allocations and frees, synchronous copies and memsets, synchronizations and queries; a forbidden call
+// returns CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidates the capture (said once on stderr), which then ends
+// with CUDA_ERROR_STREAM_CAPTURE_INVALIDATED and no graph. Synchronizing or querying the capturing stream itself is
+// always refused, legacy-stream work while a blocking stream captures is CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, and a
+// capture that ends in another thread than the one that began it (unless RELAXED) is
+// CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD. Stricter than the driver: an asynchronous copy between a capturing stream
+// and pageable memory is refused (CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; the graph would use the host address at
+// every launch), so is the destruction of a capturing stream, and events, graph launches and uploads on a capturing
+// stream are not emulated (CUDA_ERROR_NOT_SUPPORTED); each invalidates the capture.
 //
 // Faults: a misaligned load or store in a kernel (NOTE: [alignment-trap]) ends the launch and sets the sticky error
 // CUDA_ERROR_MISALIGNED_ADDRESS, as on a GPU; the message names the kernel, block, thread, access and address, and
-// the seed. After a sticky error, pending work is dropped and every call of the context returns the error.
+// the seed. After a sticky error, pending work is dropped and every call of the context returns the error (graphs
+// stay until they are destroyed or the primary context is released).
 //
 // Memory: device and pinned host allocations are host memory (256-byte aligned, as cuMemAlloc's) between two red
 // zones of kRedZone bytes or more, which hold a guard pattern that reads as NaN (see guard_byte). New allocations
@@ -148,6 +168,23 @@ struct Allocation {
     std::size_t raw_bytes;
 };
 
+// An operation recorded by a stream capture, a node of its graph (NOTE: [graph-emulation]): what it does, with what
+// the call gave copied, and the memory it reads or writes (copies and memsets: device and pinned host ranges), which
+// must still be allocated when a launch of the graph runs it.
+struct Node {
+    std::function<void(Driver&)> run;
+    std::vector<std::pair<CUdeviceptr, std::size_t>> memory;
+    std::string what;  // the call (and kernel), for reports
+};
+
+// The capture of a stream, from cuStreamBeginCapture to cuStreamEndCapture.
+struct Capture {
+    CUstreamCaptureMode mode;
+    std::thread::id thread;  // that began it
+    std::vector<Node> nodes;
+    bool invalidated = false;
+};
+
 }  // namespace
 
 // The objects behind the driver's handles.
@@ -171,11 +208,21 @@ struct CUstream_st {
     std::deque<OpRef> pending;     // not yet run, in submission order
     OpRef last;                    // the last operation submitted, run or not
     std::uint64_t polled = 0;      // the last operation when cuStreamQuery last answered CUDA_ERROR_NOT_READY
+    std::unique_ptr<Capture> capture;  // while capturing (NOTE: [graph-emulation])
 };
 
 struct CUevent_st {
     unsigned flags;
     OpRef marker;  // of the last cuEventRecord; null before the first
+};
+
+struct CUgraph_st {
+    std::vector<Node> nodes;  // in the order they were recorded
+};
+
+struct CUgraphExec_st {
+    std::vector<Node> nodes;
+    OpRef last;  // the last operation of its last launch: the next launch runs after it
 };
 
 }  // namespace ema4j_cu
@@ -199,13 +246,16 @@ struct Driver {
     std::set<CUstream> streams;          // created and not destroyed
     std::vector<CUstream> retired;       // destroyed with work pending; deleted once it ran
     std::map<std::thread::id, CUstream> per_thread;  // CU_STREAM_PER_THREAD of each host thread that used it
-    CUstream_st legacy{0, 0, {}, nullptr, 0};        // the legacy default stream
+    CUstream_st legacy{0, 0, {}, nullptr, 0, nullptr};  // the legacy default stream (never captures)
     std::uint64_t next_stream = 1;
     std::uint64_t next_op = 0;
     std::uint64_t seed = 0;              // NOTE: [schedule-seed]
     Rng rng;
     std::uint64_t launches_run = 0;      // numbers the launches for the kernels' schedule
     std::set<CUevent> events;
+    std::set<CUgraph> graphs;            // NOTE: [graph-emulation]
+    std::set<CUgraphExec> graph_execs;
+    unsigned long long graph_launches = 0;
     std::map<std::string, const Ema4jModule*> emulated;  // loaded modules/<name>.so, by name
     std::map<std::string, unsigned long long> launches;  // per kernel, for the log
     std::string last_launch;  // "kernel<<<grid, block>>> [schedule: ...]" of the last that ran, for red zone reports
@@ -218,6 +268,8 @@ Driver& driver() {
 }
 
 thread_local std::vector<CUcontext> context_stack;
+thread_local CUstreamCaptureMode capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;  // cuThreadExchangeStreamCaptureMode
+thread_local bool in_host_function = false;  // a cuLaunchHostFunc function is running on this thread
 
 __attribute__((format(printf, 1, 2))) void report(const char* format, ...) {
     std::fputs("ema4j CUDA emulator: ", stderr);
@@ -257,6 +309,9 @@ void log_launches_at_exit() {
     log_line(line);
     std::size_t pending = 0;
     for (const CUstream_st* q : queues(d)) pending += q->pending.size();
+    if (d.graph_launches != 0) {
+        log_line("pid " + std::to_string(getpid()) + " graph launches: " + std::to_string(d.graph_launches));
+    }
     if (pending != 0) {
         log_line("pid " + std::to_string(getpid()) + " note: " + std::to_string(pending) +
                  " stream operation(s) never ran: nothing waited for them before the process exited");
@@ -292,7 +347,7 @@ CUstream_st* resolve(Driver& d, CUstream s) {
     if (s == nullptr || raw == EMA4J_CU_STREAM_LEGACY) return &d.legacy;
     if (raw == EMA4J_CU_STREAM_PER_THREAD) {
         CUstream& q = d.per_thread[std::this_thread::get_id()];
-        if (q == nullptr) q = new CUstream_st{CU_STREAM_DEFAULT, d.next_stream++, {}, nullptr, 0};
+        if (q == nullptr) q = new CUstream_st{CU_STREAM_DEFAULT, d.next_stream++, {}, nullptr, 0, nullptr};
         return q;
     }
     return d.streams.count(s) != 0 ? s : nullptr;
@@ -304,8 +359,9 @@ bool blocking(const Driver& d, const CUstream_st* q) {
 
 CUresult run_until(Driver& d, const OpRef& target);
 
-// Queues `run` (empty: a marker) on stream q, after what the legacy stream semantics make it wait for.
-OpRef enqueue(Driver& d, CUstream_st* q, std::function<void(Driver&)> run) {
+// Queues `run` (empty: a marker) on stream q, after what the legacy stream semantics make it wait for, and after
+// `also` (an earlier operation) when given.
+OpRef enqueue(Driver& d, CUstream_st* q, std::function<void(Driver&)> run, const OpRef& also = nullptr) {
     auto op = std::make_shared<Op>();
     op->id = ++d.next_op;
     op->stream = q;
@@ -313,6 +369,7 @@ OpRef enqueue(Driver& d, CUstream_st* q, std::function<void(Driver&)> run) {
     auto wait_for = [&op](const OpRef& other) {
         if (other != nullptr && !other->done) op->after.push_back(other);
     };
+    wait_for(also);
     if (q == &d.legacy) {
         for (CUstream_st* other : queues(d)) {
             if (blocking(d, other)) wait_for(other->last);
@@ -419,6 +476,103 @@ CUresult run_all(Driver& d) { return run_until(d, nullptr); }
 // the legacy stream waits for them).
 CUresult synchronize(Driver& d, CUstream_st* q) {
     return q == &d.legacy ? run_until(d, enqueue(d, q, nullptr)) : run_until(d, q->last);
+}
+
+// --- stream capture (NOTE: [graph-emulation]) ----------------------------------------------------------------------
+
+const char* result_name(CUresult r) {
+    switch (r) {
+#define EMA4J_CASE(n, code, text) \
+    case n:                       \
+        return #n;
+        EMA4J_CU_RESULTS(EMA4J_CASE)
+#undef EMA4J_CASE
+    }
+    return "an unknown result";
+}
+
+bool valid_mode(CUstreamCaptureMode mode) {
+    return mode == CU_STREAM_CAPTURE_MODE_GLOBAL || mode == CU_STREAM_CAPTURE_MODE_THREAD_LOCAL ||
+           mode == CU_STREAM_CAPTURE_MODE_RELAXED;
+}
+
+// Invalidates the capture of q (reported once): cuStreamEndCapture then returns CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
+// and no graph.
+void invalidate(CUstream_st* q, const std::string& call, CUresult error, const char* why) {
+    if (q->capture->invalidated) return;
+    q->capture->invalidated = true;
+    report("%s during the capture of stream %p: %s (%s); the capture is invalidated: cuStreamEndCapture returns "
+           "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED and no graph", call.c_str(), static_cast<void*>(q), why,
+           result_name(error));
+}
+
+// A call the capture of q cannot record: `error` (CUDA_ERROR_STREAM_CAPTURE_INVALIDATED once the capture is
+// invalidated, as for every operation submitted to it after that), and the capture is invalidated.
+CUresult refuse_in_capture(CUstream_st* q, const std::string& call, CUresult error, const char* why) {
+    if (q->capture->invalidated) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    invalidate(q, call, error, why);
+    return error;
+}
+
+// A potentially unsafe call (allocations, frees, synchronous copies and memsets, synchronizations and queries), as
+// cuThreadExchangeStreamCaptureMode documents: the calling thread's mode decides. GLOBAL: refused while the thread
+// has a capture in progress that it began in another mode than RELAXED, or another thread one it began in GLOBAL
+// mode; THREAD_LOCAL: only the former; RELAXED: never. A refused call returns
+// CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidates those captures.
+CUresult unsafe_call(Driver& d, const char* call) {
+    if (capture_mode == CU_STREAM_CAPTURE_MODE_RELAXED) return CUDA_SUCCESS;
+    const std::thread::id self = std::this_thread::get_id();
+    CUresult r = CUDA_SUCCESS;
+    for (CUstream_st* q : queues(d)) {
+        if (q->capture == nullptr) continue;
+        const Capture& c = *q->capture;
+        const bool own = c.thread == self;
+        if (own ? c.mode == CU_STREAM_CAPTURE_MODE_RELAXED
+                : capture_mode != CU_STREAM_CAPTURE_MODE_GLOBAL || c.mode != CU_STREAM_CAPTURE_MODE_GLOBAL) {
+            continue;
+        }
+        invalidate(q, call, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+                   own ? "a potentially unsafe call in the capturing thread"
+                       : "a potentially unsafe call in another thread than the one capturing in "
+                         "CU_STREAM_CAPTURE_MODE_GLOBAL");
+        r = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    }
+    return r;
+}
+
+// Work for the legacy stream waits for the blocking streams: while one of them captures, it would join that capture
+// implicitly. CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, and the capture is invalidated.
+CUresult legacy_joins_capture(Driver& d, const CUstream_st* q, const std::string& call) {
+    if (q != &d.legacy) return CUDA_SUCCESS;
+    CUresult r = CUDA_SUCCESS;
+    for (CUstream_st* other : queues(d)) {
+        if (other->capture == nullptr || !blocking(d, other)) continue;
+        invalidate(other, call, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT,
+                   "work for the legacy stream would wait for this capturing blocking stream");
+        r = CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+    }
+    return r;
+}
+
+// The capturing stream itself (whose work is recorded, not run) cannot be synchronized or queried, in any mode.
+CUresult wait_for_capturing_stream(CUstream_st* q, const char* call) {
+    return refuse_in_capture(q, call, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+                             "the capturing stream itself cannot be synchronized or queried");
+}
+
+// Submits an operation to stream q: records it when q captures (CUDA_ERROR_STREAM_CAPTURE_INVALIDATED once the
+// capture is invalidated), else queues it; `queued` (when given) gets the queued operation, null when recorded.
+CUresult submit(Driver& d, CUstream_st* q, Node node, OpRef* queued = nullptr) {
+    if (queued != nullptr) *queued = nullptr;
+    if (q->capture != nullptr) {
+        if (q->capture->invalidated) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+        q->capture->nodes.push_back(std::move(node));
+        return CUDA_SUCCESS;
+    }
+    if (CUresult r = legacy_joins_capture(d, q, node.what)) return r;
+    OpRef op = enqueue(d, q, std::move(node.run));
+    if (queued != nullptr) *queued = op;
+    return CUDA_SUCCESS;
 }
 
 // --- memory ---------------------------------------------------------------------------------------------------------
@@ -665,6 +819,11 @@ void destroy_primary_context(Driver& d) {
         report("note: the primary context was released with %zu allocation(s) of %zu bytes still live; freed",
                d.allocations.size(), bytes);
     }
+    std::size_t captures = 0;
+    for (const CUstream_st* q : queues(d)) captures += q->capture != nullptr;
+    if (captures != 0) {
+        report("note: the primary context was released with %zu stream capture(s) in progress; ended", captures);
+    }
     run_all(d);
     check_red_zones(d, "when the primary context was released", true);
     drop_pending(d);
@@ -684,6 +843,10 @@ void destroy_primary_context(Driver& d) {
     d.legacy.last = nullptr;
     for (CUevent e : d.events) delete e;
     d.events.clear();
+    for (CUgraph g : d.graphs) delete g;
+    d.graphs.clear();
+    for (CUgraphExec x : d.graph_execs) delete x;
+    d.graph_execs.clear();
     d.sticky = CUDA_SUCCESS;
 }
 
@@ -696,44 +859,74 @@ bool pinned(Driver& d, const void* p, std::size_t bytes) {
     return a != nullptr && a->host;
 }
 
+CUdeviceptr device_address(const void* p) { return static_cast<CUdeviceptr>(reinterpret_cast<std::uintptr_t>(p)); }
+
+// An asynchronous copy between a capturing stream and pageable memory: refused (NOTE: [graph-emulation]).
+CUresult pageable_in_capture(CUstream_st* q, const char* call) {
+    return refuse_in_capture(q, call, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+                             "a copy to or from pageable host memory cannot be captured here (a graph would use the "
+                             "host address at every launch; use pinned memory from cuMemAllocHost)");
+}
+
 // cuMemcpyHtoD (`async` false: returns once the copy ran) and cuMemcpyHtoDAsync. Pageable sources are staged at
 // the call, as the driver stages them.
-CUresult copy_to_device(Driver& d, CUdeviceptr dst, const void* src, std::size_t bytes, CUstream stream, bool async) {
+CUresult copy_to_device(Driver& d, CUdeviceptr dst, const void* src, std::size_t bytes, CUstream stream, bool async,
+                        const char* call) {
     if (CUresult r = context_ready(d)) return r;
+    if (!async) {
+        if (CUresult r = unsafe_call(d, call)) return r;
+    }
     CUstream_st* q = resolve(d, stream);
     if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
     if (bytes == 0) return CUDA_SUCCESS;
     if (src == nullptr || find_allocation(d, dst, bytes) == nullptr) return CUDA_ERROR_INVALID_VALUE;
     unsigned char* to = host_address(dst);
-    OpRef op;
+    Node node{nullptr, {{dst, bytes}}, call};
     if (pinned(d, src, bytes)) {
-        op = enqueue(d, q, [to, src, bytes](Driver&) { std::memcpy(to, src, bytes); });
+        node.run = [to, src, bytes](Driver&) { std::memcpy(to, src, bytes); };
+        node.memory.emplace_back(device_address(src), bytes);
     } else {
+        if (q->capture != nullptr) return pageable_in_capture(q, call);
         const auto* from = static_cast<const unsigned char*>(src);
-        op = enqueue(d, q, [to, staged = std::vector<unsigned char>(from, from + bytes)](Driver&) {
+        node.run = [to, staged = std::vector<unsigned char>(from, from + bytes)](Driver&) {
             std::memcpy(to, staged.data(), staged.size());
-        });
+        };
     }
-    return async ? CUDA_SUCCESS : run_until(d, op);
+    OpRef op;
+    if (CUresult r = submit(d, q, std::move(node), &op)) return r;
+    return async || op == nullptr ? CUDA_SUCCESS : run_until(d, op);
 }
 
 // cuMemcpyDtoH (returns once the copy ran) and cuMemcpyDtoHAsync (returns at once when dst is pinned).
-CUresult copy_to_host(Driver& d, void* dst, CUdeviceptr src, std::size_t bytes, CUstream stream, bool async) {
+CUresult copy_to_host(Driver& d, void* dst, CUdeviceptr src, std::size_t bytes, CUstream stream, bool async,
+                      const char* call) {
     if (CUresult r = context_ready(d)) return r;
+    if (!async) {
+        if (CUresult r = unsafe_call(d, call)) return r;
+    }
     CUstream_st* q = resolve(d, stream);
     if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
     if (bytes == 0) return CUDA_SUCCESS;
     if (dst == nullptr || find_allocation(d, src, bytes) == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    const bool to_pinned = pinned(d, dst, bytes);
+    if (q->capture != nullptr && !to_pinned) return pageable_in_capture(q, call);
     const unsigned char* from = host_address(src);
-    OpRef op = enqueue(d, q, [dst, from, bytes](Driver&) { std::memcpy(dst, from, bytes); });
-    if (async && pinned(d, dst, bytes)) return CUDA_SUCCESS;
+    Node node{[dst, from, bytes](Driver&) { std::memcpy(dst, from, bytes); }, {{src, bytes}}, call};
+    if (to_pinned) node.memory.emplace_back(device_address(dst), bytes);
+    OpRef op;
+    if (CUresult r = submit(d, q, std::move(node), &op)) return r;
+    if (op == nullptr || (async && to_pinned)) return CUDA_SUCCESS;  // recorded, or runs later
     if (CUresult r = run_until(d, op)) return r;
     return check_red_zones(d, "at a device-to-host copy");
 }
 
 // cuMemcpyDtoD and cuMemcpyDtoDAsync: neither waits on the host.
-CUresult copy_on_device(Driver& d, CUdeviceptr dst, CUdeviceptr src, std::size_t bytes, CUstream stream) {
+CUresult copy_on_device(Driver& d, CUdeviceptr dst, CUdeviceptr src, std::size_t bytes, CUstream stream, bool async,
+                        const char* call) {
     if (CUresult r = context_ready(d)) return r;
+    if (!async) {
+        if (CUresult r = unsafe_call(d, call)) return r;
+    }
     CUstream_st* q = resolve(d, stream);
     if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
     if (bytes == 0) return CUDA_SUCCESS;
@@ -742,15 +935,19 @@ CUresult copy_on_device(Driver& d, CUdeviceptr dst, CUdeviceptr src, std::size_t
     }
     unsigned char* to = host_address(dst);
     const unsigned char* from = host_address(src);
-    enqueue(d, q, [to, from, bytes](Driver&) { std::memmove(to, from, bytes); });
-    return CUDA_SUCCESS;
+    Node node{[to, from, bytes](Driver&) { std::memmove(to, from, bytes); }, {{dst, bytes}, {src, bytes}}, call};
+    return submit(d, q, std::move(node));
 }
 
 // cuMemsetD8/16/32 and their Async forms: they do not wait on the host, except the synchronous ones on pinned host
 // memory.
 template <typename T>
-CUresult set_memory(Driver& d, CUdeviceptr dst, T value, std::size_t count, CUstream stream, bool async) {
+CUresult set_memory(Driver& d, CUdeviceptr dst, T value, std::size_t count, CUstream stream, bool async,
+                    const char* call) {
     if (CUresult r = context_ready(d)) return r;
+    if (!async) {
+        if (CUresult r = unsafe_call(d, call)) return r;
+    }
     CUstream_st* q = resolve(d, stream);
     if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
     if (count == 0) return CUDA_SUCCESS;
@@ -759,10 +956,13 @@ CUresult set_memory(Driver& d, CUdeviceptr dst, T value, std::size_t count, CUst
     if (a == nullptr) return CUDA_ERROR_INVALID_VALUE;
     const bool host = a->host;
     unsigned char* p = host_address(dst);
-    OpRef op = enqueue(d, q, [p, value, count](Driver&) {
-        for (std::size_t i = 0; i < count; ++i) std::memcpy(p + i * sizeof(T), &value, sizeof(T));
-    });
-    return !async && host ? run_until(d, op) : CUDA_SUCCESS;
+    OpRef op;
+    Node node{[p, value, count](Driver&) {
+                  for (std::size_t i = 0; i < count; ++i) std::memcpy(p + i * sizeof(T), &value, sizeof(T));
+              },
+              {{dst, count * sizeof(T)}}, call};
+    if (CUresult r = submit(d, q, std::move(node), &op)) return r;
+    return !async && host && op != nullptr ? run_until(d, op) : CUDA_SUCCESS;
 }
 
 // --- occupancy ------------------------------------------------------------------------------------------------------
@@ -776,12 +976,37 @@ CUresult max_active_blocks(Driver& d, int* blocks, CUfunction f, int block_size)
     return CUDA_SUCCESS;
 }
 
+// What cuGraphLaunch queues for a node of the graph: the node, once the memory it uses proved to be still allocated
+// (a graph keeps the addresses of its capture: memory freed since is an illegal address, as on a GPU).
+std::function<void(Driver&)> replay(const Node& node) {
+    return [node](Driver& d) {
+        for (const auto& [address, bytes] : node.memory) {
+            if (find_allocation(d, address, bytes) == nullptr) {
+                report("a graph launch ran %s on 0x%llx (%zu bytes), which was freed after the capture. Every later "
+                       "call returns CUDA_ERROR_ILLEGAL_ADDRESS.", node.what.c_str(), address, bytes);
+                d.sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
+                return;
+            }
+        }
+        node.run(d);
+    };
+}
+
+// A cuLaunchHostFunc function must not call the driver (it runs with the lock held): CUDA_ERROR_NOT_PERMITTED, as the
+// driver documents it may answer.
+CUresult called_from_host_function(const char* function) {
+    report("%s called from a function queued by cuLaunchHostFunc, which must not call CUDA (CUDA_ERROR_NOT_PERMITTED)",
+           function);
+    return CUDA_ERROR_NOT_PERMITTED;
+}
+
 }  // namespace
 
 // === the driver API ==================================================================================================
 
-#define EMA4J_LOCKED                   \
-    Driver& d = driver();               \
+#define EMA4J_LOCKED                                                       \
+    if (in_host_function) return called_from_host_function(__func__);     \
+    Driver& d = driver();                                                  \
     std::lock_guard<std::mutex> held(d.lock)
 
 EMA4J_API CUresult cuInit(unsigned int flags) {
@@ -971,6 +1196,7 @@ EMA4J_API CUresult cuCtxGetDevice(CUdevice* device) {
 EMA4J_API CUresult cuCtxSynchronize() {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
+    if (CUresult r = unsafe_call(d, "cuCtxSynchronize")) return r;
     if (CUresult r = run_all(d)) return r;
     return check_red_zones(d, "at cuCtxSynchronize");
 }
@@ -983,16 +1209,22 @@ EMA4J_API CUresult cuStreamCreate(CUstream* stream, unsigned int flags) {
     if (stream == nullptr || (flags & ~static_cast<unsigned>(CU_STREAM_NON_BLOCKING)) != 0) {
         return CUDA_ERROR_INVALID_VALUE;
     }
-    *stream = new CUstream_st{flags, d.next_stream++, {}, nullptr, 0};
+    *stream = new CUstream_st{flags, d.next_stream++, {}, nullptr, 0, nullptr};
     d.streams.insert(*stream);
     return CUDA_SUCCESS;
 }
 
-// As the driver: returns at once; work still pending runs when something waits for it.
+// As the driver: returns at once; work still pending runs when something waits for it. A capturing stream is not
+// destroyed (NOTE: [graph-emulation]).
 EMA4J_API CUresult cuStreamDestroy_v2(CUstream stream) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
-    if (d.streams.erase(stream) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    if (d.streams.count(stream) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    if (stream->capture != nullptr) {
+        return refuse_in_capture(stream, "cuStreamDestroy", CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+                                 "a capturing stream cannot be destroyed (end the capture first)");
+    }
+    d.streams.erase(stream);
     if (stream->pending.empty()) {
         delete stream;
     } else {
@@ -1006,6 +1238,9 @@ EMA4J_API CUresult cuStreamSynchronize(CUstream stream) {
     if (CUresult r = context_ready(d)) return r;
     CUstream_st* q = resolve(d, stream);
     if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (q->capture != nullptr) return wait_for_capturing_stream(q, "cuStreamSynchronize");
+    if (CUresult r = unsafe_call(d, "cuStreamSynchronize")) return r;
+    if (CUresult r = legacy_joins_capture(d, q, "cuStreamSynchronize")) return r;
     if (CUresult r = synchronize(d, q)) return r;
     return check_red_zones(d, "at cuStreamSynchronize");
 }
@@ -1017,6 +1252,9 @@ EMA4J_API CUresult cuStreamQuery(CUstream stream) {
     if (CUresult r = context_ready(d)) return r;
     CUstream_st* q = resolve(d, stream);
     if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (q->capture != nullptr) return wait_for_capturing_stream(q, "cuStreamQuery");
+    if (CUresult r = unsafe_call(d, "cuStreamQuery")) return r;
+    if (CUresult r = legacy_joins_capture(d, q, "cuStreamQuery")) return r;
     bool pending = false;
     std::uint64_t latest = 0;  // the last operation the query is about
     for (const CUstream_st* other : queues(d)) {
@@ -1032,15 +1270,29 @@ EMA4J_API CUresult cuStreamQuery(CUstream stream) {
     return synchronize(d, q);
 }
 
+EMA4J_API CUresult cuStreamGetFlags(CUstream stream, unsigned int* flags) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (flags == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    *flags = q->flags;
+    return CUDA_SUCCESS;
+}
+
 EMA4J_API CUresult cuStreamWaitEvent(CUstream stream, CUevent event, unsigned int flags) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
     CUstream_st* q = resolve(d, stream);
     if (q == nullptr || d.events.count(event) == 0) return CUDA_ERROR_INVALID_HANDLE;
     if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    if (q->capture != nullptr) {
+        return refuse_in_capture(q, "cuStreamWaitEvent", CUDA_ERROR_NOT_SUPPORTED,
+                                 "events in a stream capture are not emulated");
+    }
+    if (CUresult r = legacy_joins_capture(d, q, "cuStreamWaitEvent")) return r;
     if (event->marker != nullptr && !event->marker->done) {  // else (never recorded, or complete): nothing to wait for
-        OpRef wait = enqueue(d, q, nullptr);
-        wait->after.push_back(event->marker);
+        enqueue(d, q, nullptr, event->marker);
     }
     return CUDA_SUCCESS;
 }
@@ -1068,6 +1320,11 @@ EMA4J_API CUresult cuEventRecord(CUevent event, CUstream stream) {
     if (CUresult r = context_ready(d)) return r;
     CUstream_st* q = resolve(d, stream);
     if (d.events.count(event) == 0 || q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (q->capture != nullptr) {
+        return refuse_in_capture(q, "cuEventRecord", CUDA_ERROR_NOT_SUPPORTED,
+                                 "events in a stream capture are not emulated");
+    }
+    if (CUresult r = legacy_joins_capture(d, q, "cuEventRecord")) return r;
     event->marker = enqueue(d, q, nullptr);
     return CUDA_SUCCESS;
 }
@@ -1077,6 +1334,7 @@ EMA4J_API CUresult cuEventQuery(CUevent event) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
     if (d.events.count(event) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    if (CUresult r = unsafe_call(d, "cuEventQuery")) return r;
     if (event->marker == nullptr || event->marker->done) return CUDA_SUCCESS;
     if (!event->marker->polled) {
         event->marker->polled = true;
@@ -1089,6 +1347,7 @@ EMA4J_API CUresult cuEventSynchronize(CUevent event) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
     if (d.events.count(event) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    if (CUresult r = unsafe_call(d, "cuEventSynchronize")) return r;
     if (event->marker != nullptr) {
         if (CUresult r = run_until(d, event->marker)) return r;
     }
@@ -1114,6 +1373,7 @@ EMA4J_API CUresult cuEventElapsedTime(float* milliseconds, CUevent start, CUeven
 EMA4J_API CUresult cuMemAlloc_v2(CUdeviceptr* pointer, std::size_t bytes) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
+    if (CUresult r = unsafe_call(d, "cuMemAlloc")) return r;
     return allocate(d, bytes, false, pointer);
 }
 
@@ -1121,6 +1381,7 @@ EMA4J_API CUresult cuMemAlloc_v2(CUdeviceptr* pointer, std::size_t bytes) {
 EMA4J_API CUresult cuMemFree_v2(CUdeviceptr pointer) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
+    if (CUresult r = unsafe_call(d, "cuMemFree")) return r;
     if (CUresult r = run_all(d)) return r;
     if (CUresult r = check_red_zones(d, "at cuMemFree", true)) return r;
     auto it = d.allocations.find(pointer);
@@ -1132,6 +1393,7 @@ EMA4J_API CUresult cuMemFree_v2(CUdeviceptr pointer) {
 EMA4J_API CUresult cuMemAllocHost_v2(void** pointer, std::size_t bytes) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
+    if (CUresult r = unsafe_call(d, "cuMemAllocHost")) return r;
     if (pointer == nullptr) return CUDA_ERROR_INVALID_VALUE;
     CUdeviceptr p = 0;
     CUresult r = allocate(d, bytes, true, &p);
@@ -1147,6 +1409,7 @@ EMA4J_API CUresult cuMemHostAlloc(void** pointer, std::size_t bytes, unsigned in
 EMA4J_API CUresult cuMemFreeHost(void* pointer) {
     EMA4J_LOCKED;
     if (CUresult r = context_ready(d)) return r;
+    if (CUresult r = unsafe_call(d, "cuMemFreeHost")) return r;
     if (CUresult r = run_all(d)) return r;
     if (CUresult r = check_red_zones(d, "at cuMemFreeHost", true)) return r;
     auto it = d.allocations.find(static_cast<CUdeviceptr>(reinterpret_cast<std::uintptr_t>(pointer)));
@@ -1220,62 +1483,62 @@ EMA4J_API CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribu
 
 EMA4J_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, std::size_t bytes) {
     EMA4J_LOCKED;
-    return copy_to_device(d, dst, src, bytes, nullptr, false);
+    return copy_to_device(d, dst, src, bytes, nullptr, false, "cuMemcpyHtoD");
 }
 
 EMA4J_API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, std::size_t bytes, CUstream stream) {
     EMA4J_LOCKED;
-    return copy_to_device(d, dst, src, bytes, stream, true);
+    return copy_to_device(d, dst, src, bytes, stream, true, "cuMemcpyHtoDAsync");
 }
 
 EMA4J_API CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, std::size_t bytes) {
     EMA4J_LOCKED;
-    return copy_to_host(d, dst, src, bytes, nullptr, false);
+    return copy_to_host(d, dst, src, bytes, nullptr, false, "cuMemcpyDtoH");
 }
 
 EMA4J_API CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, std::size_t bytes, CUstream stream) {
     EMA4J_LOCKED;
-    return copy_to_host(d, dst, src, bytes, stream, true);
+    return copy_to_host(d, dst, src, bytes, stream, true, "cuMemcpyDtoHAsync");
 }
 
 EMA4J_API CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, std::size_t bytes) {
     EMA4J_LOCKED;
-    return copy_on_device(d, dst, src, bytes, nullptr);
+    return copy_on_device(d, dst, src, bytes, nullptr, false, "cuMemcpyDtoD");
 }
 
 EMA4J_API CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, std::size_t bytes, CUstream stream) {
     EMA4J_LOCKED;
-    return copy_on_device(d, dst, src, bytes, stream);
+    return copy_on_device(d, dst, src, bytes, stream, true, "cuMemcpyDtoDAsync");
 }
 
 EMA4J_API CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char value, std::size_t count) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, nullptr, false);
+    return set_memory(d, dst, value, count, nullptr, false, "cuMemsetD8");
 }
 
 EMA4J_API CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, std::size_t count, CUstream stream) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, stream, true);
+    return set_memory(d, dst, value, count, stream, true, "cuMemsetD8Async");
 }
 
 EMA4J_API CUresult cuMemsetD16_v2(CUdeviceptr dst, unsigned short value, std::size_t count) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, nullptr, false);
+    return set_memory(d, dst, value, count, nullptr, false, "cuMemsetD16");
 }
 
 EMA4J_API CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short value, std::size_t count, CUstream stream) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, stream, true);
+    return set_memory(d, dst, value, count, stream, true, "cuMemsetD16Async");
 }
 
 EMA4J_API CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned int value, std::size_t count) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, nullptr, false);
+    return set_memory(d, dst, value, count, nullptr, false, "cuMemsetD32");
 }
 
 EMA4J_API CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int value, std::size_t count, CUstream stream) {
     EMA4J_LOCKED;
-    return set_memory(d, dst, value, count, stream, true);
+    return set_memory(d, dst, value, count, stream, true, "cuMemsetD32Async");
 }
 
 // --- modules and launches -------------------------------------------------------------------------------------------
@@ -1378,8 +1641,8 @@ EMA4J_API CUresult cuLaunchKernel(CUfunction function, unsigned int grid_x, unsi
     }
     const Ema4jKernel* kernel = f->kernel;
     Ema4jLaunch launch{{grid_x, grid_y, grid_z}, {block_x, block_y, block_z}, nullptr, 0, 0, nullptr, 0};
-    enqueue(d, q, [kernel, launch, arguments = std::move(arguments), offsets = std::move(offsets),
-                   counter = f->module->source + ":" + name](Driver& d) mutable {
+    Node node{[kernel, launch, arguments = std::move(arguments), offsets = std::move(offsets),
+               counter = f->module->source + ":" + name](Driver& d) mutable {
         std::vector<void*> pointers;
         for (std::size_t offset : offsets) pointers.push_back(arguments.data() + offset);
         char error[2048] = "";
@@ -1400,7 +1663,154 @@ EMA4J_API CUresult cuLaunchKernel(CUfunction function, unsigned int grid_x, unsi
             return;
         }
         check_red_zones(d, "after the launch", true);  // a hit is sticky: the next call returns it, as after a fault
-    });
+    }, {}, std::string("cuLaunchKernel ") + name};
+    return submit(d, q, std::move(node));  // recorded when the stream captures (NOTE: [graph-emulation])
+}
+
+// As the driver documents: `fn(data)` runs in stream order, after the work submitted before it, and must not call
+// CUDA (CUDA_ERROR_NOT_PERMITTED when it does). Recorded when the stream captures.
+EMA4J_API CUresult cuLaunchHostFunc(CUstream stream, CUhostFn fn, void* data) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (fn == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    return submit(d, q, Node{[fn, data](Driver&) {
+                                 in_host_function = true;
+                                 fn(data);
+                                 in_host_function = false;
+                             },
+                             {}, "cuLaunchHostFunc"});
+}
+
+// --- stream capture and graphs (NOTE: [graph-emulation]) -----------------------------------------------------------
+
+EMA4J_API CUresult cuStreamBeginCapture_v2(CUstream stream, CUstreamCaptureMode mode) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (!valid_mode(mode)) return CUDA_ERROR_INVALID_VALUE;
+    if (q == &d.legacy) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (q->capture != nullptr) return CUDA_ERROR_ILLEGAL_STATE;
+    q->capture = std::make_unique<Capture>(Capture{mode, std::this_thread::get_id(), {}, false});
+    return CUDA_SUCCESS;
+}
+
+// An invalidated capture ends too, without a graph. A capture begun in another mode than RELAXED must be ended by the
+// thread that began it; from another thread the call fails and the capture goes on.
+EMA4J_API CUresult cuStreamEndCapture(CUstream stream, CUgraph* graph) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (graph == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    if (q->capture == nullptr) return CUDA_ERROR_ILLEGAL_STATE;
+    if (q->capture->mode != CU_STREAM_CAPTURE_MODE_RELAXED && q->capture->thread != std::this_thread::get_id()) {
+        return CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD;
+    }
+    const std::unique_ptr<Capture> capture = std::move(q->capture);
+    if (capture->invalidated) {
+        *graph = nullptr;
+        return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    }
+    *graph = new CUgraph_st{std::move(capture->nodes)};
+    d.graphs.insert(*graph);
+    return CUDA_SUCCESS;
+}
+
+// For the legacy stream while a blocking stream captures: CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, as the driver documents
+// (a query: the capture goes on).
+EMA4J_API CUresult cuStreamIsCapturing(CUstream stream, CUstreamCaptureStatus* status) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    CUstream_st* q = resolve(d, stream);
+    if (q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (status == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    if (q == &d.legacy) {
+        for (const CUstream_st* other : queues(d)) {
+            if (other->capture != nullptr && blocking(d, other)) return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+        }
+    }
+    *status = q->capture == nullptr      ? CU_STREAM_CAPTURE_STATUS_NONE
+              : q->capture->invalidated ? CU_STREAM_CAPTURE_STATUS_INVALIDATED
+                                        : CU_STREAM_CAPTURE_STATUS_ACTIVE;
+    return CUDA_SUCCESS;
+}
+
+// The calling thread's mode decides which calls a capture forbids to it (see unsafe_call).
+EMA4J_API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode* mode) {
+    EMA4J_LOCKED;
+    if (!d.initialized) return CUDA_ERROR_NOT_INITIALIZED;
+    if (mode == nullptr || !valid_mode(*mode)) return CUDA_ERROR_INVALID_VALUE;
+    std::swap(*mode, capture_mode);
+    return CUDA_SUCCESS;
+}
+
+// The executable graph holds its own copy of the nodes: the graph may be destroyed after.
+EMA4J_API CUresult cuGraphInstantiateWithFlags(CUgraphExec* exec, CUgraph graph, unsigned long long flags) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    if (exec == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    if (d.graphs.count(graph) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    if (flags != 0) {
+        report("cuGraphInstantiateWithFlags: flags 0x%llx are not emulated (CUDA_ERROR_INVALID_VALUE)", flags);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    *exec = new CUgraphExec_st{graph->nodes, nullptr};
+    d.graph_execs.insert(*exec);
+    return CUDA_SUCCESS;
+}
+
+// Queues a copy of every node on the stream, in the order of the capture, after the previous launch of the same
+// executable graph (on any stream), as the driver orders them.
+EMA4J_API CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    CUstream_st* q = resolve(d, stream);
+    if (d.graph_execs.count(exec) == 0 || q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (q->capture != nullptr) {
+        return refuse_in_capture(q, "cuGraphLaunch", CUDA_ERROR_NOT_SUPPORTED,
+                                 "a graph launch in a stream capture is not emulated");
+    }
+    if (CUresult r = legacy_joins_capture(d, q, "cuGraphLaunch")) return r;
+    ++d.graph_launches;
+    OpRef previous = std::move(exec->last);
+    for (const Node& node : exec->nodes) {
+        exec->last = enqueue(d, q, replay(node), previous);
+        previous = nullptr;
+        if (d.sticky != CUDA_SUCCESS) return d.sticky;
+    }
+    return CUDA_SUCCESS;
+}
+
+// Nothing to upload: the nodes are on the host already.
+EMA4J_API CUresult cuGraphUpload(CUgraphExec exec, CUstream stream) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    CUstream_st* q = resolve(d, stream);
+    if (d.graph_execs.count(exec) == 0 || q == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+    if (q->capture != nullptr) {
+        return refuse_in_capture(q, "cuGraphUpload", CUDA_ERROR_NOT_SUPPORTED,
+                                 "a graph upload in a stream capture is not emulated");
+    }
+    return CUDA_SUCCESS;
+}
+
+// Launched work still pending runs: it holds copies of the nodes.
+EMA4J_API CUresult cuGraphExecDestroy(CUgraphExec exec) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    if (d.graph_execs.erase(exec) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    delete exec;
+    return CUDA_SUCCESS;
+}
+
+EMA4J_API CUresult cuGraphDestroy(CUgraph graph) {
+    EMA4J_LOCKED;
+    if (CUresult r = context_ready(d)) return r;
+    if (d.graphs.erase(graph) == 0) return CUDA_ERROR_INVALID_HANDLE;
+    delete graph;
     return CUDA_SUCCESS;
 }
 

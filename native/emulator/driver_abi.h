@@ -22,13 +22,25 @@ namespace ema4j_cu {
     X(CUDA_ERROR_INVALID_IMAGE, 200, "device kernel image is invalid")                                   \
     X(CUDA_ERROR_INVALID_CONTEXT, 201, "invalid device context")                                         \
     X(CUDA_ERROR_INVALID_HANDLE, 400, "invalid resource handle")                                         \
+    X(CUDA_ERROR_ILLEGAL_STATE, 401, "the operation cannot be performed in the present state")           \
     X(CUDA_ERROR_NOT_FOUND, 500, "named symbol not found")                                               \
     X(CUDA_ERROR_NOT_READY, 600, "device not ready")                                                     \
     X(CUDA_ERROR_ILLEGAL_ADDRESS, 700, "an illegal memory access was encountered")                       \
     X(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, 701, "too many resources requested for launch")               \
     X(CUDA_ERROR_MISALIGNED_ADDRESS, 716, "misaligned address")                                          \
     X(CUDA_ERROR_LAUNCH_FAILED, 719, "unspecified launch failure")                                       \
+    X(CUDA_ERROR_NOT_PERMITTED, 800, "operation not permitted")                                          \
     X(CUDA_ERROR_NOT_SUPPORTED, 801, "operation not supported")                                          \
+    X(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, 900, "operation not permitted when stream is capturing")    \
+    X(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, 901,                                                        \
+      "operation failed due to a previous error during capture")                                         \
+    X(CUDA_ERROR_STREAM_CAPTURE_UNMATCHED, 903, "capture was not ended in the same stream as it began")  \
+    X(CUDA_ERROR_STREAM_CAPTURE_ISOLATION, 905,                                                          \
+      "dependency created on uncaptured work in another stream")                                         \
+    X(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, 906,                                                           \
+      "operation would make the legacy stream depend on a capturing blocking stream")                    \
+    X(CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD, 908,                                                       \
+      "attempt to terminate a thread-local capture sequence from another thread")                        \
     X(CUDA_ERROR_UNKNOWN, 999, "unknown error")
 
 // Device attributes: X(name, value, the emulated device's value). A small device of compute capability 9.0.
@@ -116,8 +128,22 @@ namespace ema4j_cu {
     X(CU_EVENT_DISABLE_TIMING, 2)                                                                        \
     X(CU_EVENT_INTERPROCESS, 4)
 
+// Stream capture modes (cuStreamBeginCapture, cuThreadExchangeStreamCaptureMode): X(name, value).
+#define EMA4J_CU_STREAM_CAPTURE_MODES(X)                                                                 \
+    X(CU_STREAM_CAPTURE_MODE_GLOBAL, 0)                                                                  \
+    X(CU_STREAM_CAPTURE_MODE_THREAD_LOCAL, 1)                                                            \
+    X(CU_STREAM_CAPTURE_MODE_RELAXED, 2)
+
+// Stream capture statuses (cuStreamIsCapturing): X(name, value).
+#define EMA4J_CU_STREAM_CAPTURE_STATUSES(X)                                                              \
+    X(CU_STREAM_CAPTURE_STATUS_NONE, 0)                                                                  \
+    X(CU_STREAM_CAPTURE_STATUS_ACTIVE, 1)                                                                \
+    X(CU_STREAM_CAPTURE_STATUS_INVALIDATED, 2)
+
 #define EMA4J_CU_ENUMERATOR(name, value, ...) name = value,
 enum CUresult { EMA4J_CU_RESULTS(EMA4J_CU_ENUMERATOR) };
+enum CUstreamCaptureMode : int { EMA4J_CU_STREAM_CAPTURE_MODES(EMA4J_CU_ENUMERATOR) };
+enum CUstreamCaptureStatus : int { EMA4J_CU_STREAM_CAPTURE_STATUSES(EMA4J_CU_ENUMERATOR) };
 enum CUdevice_attribute { EMA4J_CU_DEVICE_ATTRIBUTES(EMA4J_CU_ENUMERATOR) };
 enum CUpointer_attribute { EMA4J_CU_POINTER_ATTRIBUTES(EMA4J_CU_ENUMERATOR) };
 enum CUfunction_attribute { EMA4J_CU_FUNCTION_ATTRIBUTES(EMA4J_CU_ENUMERATOR) };
@@ -137,10 +163,17 @@ struct CUmod_st;
 struct CUfunc_st;
 struct CUstream_st;
 struct CUevent_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
 using CUcontext = CUctx_st*;
 using CUmodule = CUmod_st*;
 using CUfunction = CUfunc_st*;
 using CUstream = CUstream_st*;
 using CUevent = CUevent_st*;
+using CUgraph = CUgraph_st*;
+using CUgraphExec = CUgraphExec_st*;
+
+// A host function queued by cuLaunchHostFunc.
+using CUhostFn = void (*)(void* user_data);
 
 }  // namespace ema4j_cu
