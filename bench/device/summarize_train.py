@@ -12,11 +12,17 @@ import os
 import sys
 
 KEYS = ["copy", "sgd", "sgdEma1", "sgdEma3", "convForward", "convBackward", "trainStep smallCnn16",
-        "trainStep resnet20"]
+        "trainStep resnet20", "trainStepNoGraphs smallCnn16", "trainStepNoGraphs resnet20"]
 
 
 def key(op, model):
-    return op if op != "trainStep" else f"trainStep {model}"
+    """trainStep: with the passes replayed as CUDA graphs; trainStepNoGraphs: without (both against PyTorch's
+    trainStep)."""
+    return f"{op} {model}" if op.startswith("trainStep") else op
+
+
+def baseline(k):
+    return k.replace("trainStepNoGraphs", "trainStep")
 
 
 def load_ours(path):
@@ -40,9 +46,10 @@ def main(argv):
         parts = []
         for k in KEYS:
             a = ours.get(k)
-            b = [theirs[k + v] for v in ["", " (fused=True)"] if k + v in theirs]
+            b = [theirs[baseline(k) + v] for v in ["", " (fused=True)"] if baseline(k) + v in theirs]
             if a and b and k != "copy":
-                parts.append(f"{k.replace('trainStep ', '')} {min(b) / a:.2f}")
+                parts.append(f"{k.replace('trainStep ', '').replace('trainStepNoGraphs ', 'no graphs ')} "
+                             f"{min(b) / a:.2f}")
         if parts:
             print("speed vs PyTorch " + torch_info["torch"] + " eager, best variant (PyTorch ms / ema4j ms): "
                   + ", ".join(parts))
@@ -61,7 +68,7 @@ def main(argv):
             continue
         shown = False
         for variant in ["", " (fused=True)"]:
-            b = theirs.get(k + variant)
+            b = theirs.get(baseline(k) + variant)
             if b is None:
                 continue
             shown = True

@@ -9,12 +9,14 @@ import dev.ema4j.backend.Backend;
 import dev.ema4j.backend.DType;
 import dev.ema4j.backend.DeviceBuffer;
 import dev.ema4j.backend.Params;
+import dev.ema4j.backend.cuda.CudaBackend;
 import dev.ema4j.nn.FusedSgdStep;
 import dev.ema4j.nn.Network;
 import dev.ema4j.nn.TrainingOps;
 import dev.ema4j.ops.NnOps;
 import dev.ema4j.ops.Shape;
 import dev.ema4j.ops.Tensor;
+import dev.ema4j.ops.cuda.CudaNnOps;
 import dev.ema4j.optim.Sgd;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -46,7 +48,8 @@ import java.util.Random;
  *       step (20), and the step fused with one and three EMA updates (28, 44); the 3×3 convolution of
  *       {@link GpuOpsBenchmark} forward and backward; a training step (forward, loss read back, backward, SGD fused
  *       with the EMA) of each of {@code --models} at batch {@code --batch} on 1×28×28 inputs, as
- *       {@link GpuTrainBenchmark}.</li>
+ *       {@link GpuTrainBenchmark}: on CUDA with the passes replayed as CUDA graphs ({@code trainStep}, the default)
+ *       and without ({@code trainStepNoGraphs}).</li>
  * </ul>
  *
  * <p>Writes {@code PREFIX.json} (every figure, machine-readable), {@code PREFIX.md} (a Markdown table) and
@@ -411,21 +414,46 @@ public final class DeviceQuickBench {
         }
         Sgd sgd = Sgd.nesterov(5e-4);
         double lr = 0.01;
-        try (Network net = Network.build(backend, GpuTrainBenchmark.model(model), new Shape(1, 1, 28, 28), batch, 1);
-             GpuEma ema = GpuEma.create(backend, net.parameters().parameters(), EmaConfig.constant(DECAY)
-                     .withNonFinite(NonFinitePolicy.IGNORE))) {
-            int[] next = {0};
-            double ms = time(() -> {
-                int b = next[0];
-                next[0] = (b + 1) % batches;
-                net.gradients(x[b], y[b], lr);
-                ema.stepAndUpdate(net.parameters().parameters(), net.sgdStep(sgd, lr));
-            }, warmup, steps);
-            Map<String, Object> row = row("batch" + batch, "trainStep", ms);
-            row.put("model", model);
-            row.put("imagesPerSecond", batch / ms * 1000);
-            System.out.printf(Locale.ROOT, "trainStep %s, batch %d: %.3f ms, %.0f images/s%n", model, batch, ms,
-                    batch / ms * 1000);
+        for (boolean graphs : new boolean[] {true, false}) {
+            if (!graphs && !(backend instanceof CudaBackend)) {
+                continue;  // only CUDA replays passes
+            }
+            try (CudaNnOps uncaptured = graphs ? null : uncapturedOps((CudaBackend) backend);
+                 Network net = Network.build(backend, graphs ? TrainingOps.of(backend) : uncaptured,
+                         GpuTrainBenchmark.model(model), new Shape(1, 1, 28, 28), batch, 1);
+                 GpuEma ema = GpuEma.create(backend, net.parameters().parameters(), EmaConfig.constant(DECAY)
+                         .withNonFinite(NonFinitePolicy.IGNORE))) {
+                int[] next = {0};
+                double ms = time(() -> {
+                    int b = next[0];
+                    next[0] = (b + 1) % batches;
+                    net.gradients(x[b], y[b], lr);
+                    ema.stepAndUpdate(net.parameters().parameters(), net.sgdStep(sgd, lr));
+                }, warmup, steps);
+                String op = graphs ? "trainStep" : "trainStepNoGraphs";
+                String replays = (graphs ? TrainingOps.of(backend) : uncaptured).replays();
+                Map<String, Object> row = row("batch" + batch, op, ms);
+                row.put("model", model);
+                row.put("imagesPerSecond", batch / ms * 1000);
+                row.put("replays", replays);
+                System.out.printf(Locale.ROOT, "%s %s, batch %d: %.3f ms, %.0f images/s (%s)%n", op, model, batch, ms,
+                        batch / ms * 1000, replays);
+            }
+        }
+    }
+
+    /** The CUDA operations with CUDA graphs turned off (NOTE: [pass-graphs] in CudaNnOps), for the comparison. */
+    private static CudaNnOps uncapturedOps(CudaBackend cuda) {
+        String before = System.getProperty(CudaNnOps.GRAPHS_PROPERTY);
+        System.setProperty(CudaNnOps.GRAPHS_PROPERTY, "false");
+        try {
+            return new CudaNnOps(cuda);
+        } finally {
+            if (before == null) {
+                System.clearProperty(CudaNnOps.GRAPHS_PROPERTY);
+            } else {
+                System.setProperty(CudaNnOps.GRAPHS_PROPERTY, before);
+            }
         }
     }
 
@@ -452,9 +480,9 @@ public final class DeviceQuickBench {
                 parts.add(String.format(Locale.ROOT, "%s %.0f GB/s = %.2f of copy", op, r.get("gbps"), r.get("vsCopy")));
             } else if (op.startsWith("conv")) {
                 parts.add(String.format(Locale.ROOT, "%s %.0f GFLOP/s", op, r.get("gflops")));
-            } else if (op.equals("trainStep")) {
-                parts.add(String.format(Locale.ROOT, "%s %.2f ms (%.0f images/s)", r.get("model"), r.get("ms"),
-                        r.get("imagesPerSecond")));
+            } else if (op.startsWith("trainStep")) {
+                parts.add(String.format(Locale.ROOT, "%s%s %.2f ms (%.0f images/s)", r.get("model"),
+                        op.equals("trainStep") ? "" : " without graphs", r.get("ms"), r.get("imagesPerSecond")));
             }
         }
         return String.join(", ", parts);

@@ -10,6 +10,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+import static jcuda.driver.JCudaDriver.cuStreamWaitEvent;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.ema4j.backend.DType;
@@ -42,8 +43,9 @@ class CudaStreamsTest {
     }
 
     /**
-     * A "framework" writes new parameters on its own non-blocking stream and records an event; the backend, on its
-     * own stream, waits for that event, updates, and records an event the framework's host waits for.
+     * A "framework" writes new parameters on its own non-blocking stream (after the backend's set-up, whose event it
+     * waits for) and records an event; the backend, on its own stream, waits for that event, updates, and records an
+     * event the framework's host waits for.
      */
     @Test
     void updatesWaitForAnotherStreamsEventAndSignalTheirOwn() {
@@ -53,15 +55,21 @@ class CudaStreamsTest {
              DeviceBuffer params = cuda.allocate(DType.F32, N)) {
             cuda.write(before, 0, params, 0, N);
             CUstream framework = new CUstream();
+            CUevent created = new CUevent();
             CUevent written = new CUevent();
             CUevent updated = new CUevent();
             Pointer pinned = new Pointer();
             cuda.synchronize();  // the backend's context is current on this thread
             cuStreamCreate(framework, CUstream_flags.CU_STREAM_NON_BLOCKING);
+            cuEventCreate(created, CUevent_flags.CU_EVENT_DISABLE_TIMING);
             cuEventCreate(written, CUevent_flags.CU_EVENT_DISABLE_TIMING);
             cuEventCreate(updated, CUevent_flags.CU_EVENT_DISABLE_TIMING);
             cuMemHostAlloc(pinned, 4L * N, 0);
             try (GpuEma ema = GpuEma.create(cuda, Params.of(params), 0.75)) {
+                // the shadow starts as a copy of the parameters, queued on the backend's stream: the framework must
+                // not overwrite them before that copy ran (the emulator runs the streams in a random order)
+                cuda.record(address(created));
+                cuStreamWaitEvent(framework, created, 0);
                 pinned.getByteBuffer(0, 4L * N).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().put(after);
                 cuMemcpyHtoDAsync(CudaBackend.pointerAt(cuda.address(params)), pinned, 4L * N, framework);
                 cuEventRecord(written, framework);
@@ -77,6 +85,7 @@ class CudaStreamsTest {
             } finally {
                 cuStreamSynchronize(framework);
                 cuMemFreeHost(pinned);
+                cuEventDestroy(created);
                 cuEventDestroy(written);
                 cuEventDestroy(updated);
                 cuStreamDestroy(framework);

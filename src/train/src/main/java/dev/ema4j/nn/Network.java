@@ -7,12 +7,14 @@ import dev.ema4j.io.FloatTensor;
 import dev.ema4j.io.SafetensorsWriter;
 import dev.ema4j.io.TensorDType;
 import dev.ema4j.ops.NnOps;
+import dev.ema4j.ops.Replayable;
 import dev.ema4j.ops.Shape;
 import dev.ema4j.ops.Tensor;
 import dev.ema4j.optim.Sgd;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -40,6 +42,8 @@ public final class Network implements AutoCloseable {
     private final int maxBatch;
     private final ParameterStore parameters;
     private final RunState state = new RunState();
+    /** By batch size (NOTE: [pass-graphs] in dev.ema4j.ops.cuda.CudaNnOps). */
+    private final Map<Integer, TrainingPasses> trainingPasses = new HashMap<>();
     private final List<DeviceBuffer> buffers = new ArrayList<>();
     private final Tensor input;
     private final Tensor probs;
@@ -96,6 +100,13 @@ public final class Network implements AutoCloseable {
 
     /** Runs the forward pass on {@code n} samples of {@code x} in the current {@link RunState} mode; returns logits. */
     public Tensor forward(float[] x, int n) {
+        logits = body.forward(input(x, n));
+        state.batchDone();
+        return logits;
+    }
+
+    /** Copies {@code n} samples of {@code x} into the input tensor, after checking them; returns the tensor. */
+    private Tensor input(float[] x, int n) {
         checkOpen();
         Objects.requireNonNull(x, "x");
         if (n < 1 || n > maxBatch) {
@@ -108,9 +119,7 @@ public final class Network implements AutoCloseable {
         }
         Tensor in = input.withBatch(n);
         backend.write(x, 0, in.buffer(), 0, size);
-        logits = body.forward(in);
-        state.batchDone();
-        return logits;
+        return in;
     }
 
     /**
@@ -166,20 +175,63 @@ public final class Network implements AutoCloseable {
     /**
      * The first part of {@link #trainStep}: forward in {@link RunState.Mode#TRAIN}, loss and backward, leaving the
      * gradients in {@code parameters().grads()} for an optimizer step (e.g. {@link #sgdStep}, which
-     * {@link GpuEma#stepAndUpdate} fuses with the EMA update). Returns the mean loss.
+     * {@link GpuEma#stepAndUpdate} fuses with the EMA update). Returns the mean loss. The forward and the backward
+     * pass of each batch size are {@link NnOps#replayable()} passes: on CUDA they are captured into CUDA graphs at
+     * the second batch of a size and replayed after (NOTE: [pass-graphs] in {@code CudaNnOps}), with the same
+     * results.
      *
      * @param lr the learning rate the step will use, for the message of a non-finite loss
      * @throws NonFiniteLossException when the loss is NaN or infinite
      */
     public double gradients(float[] x, int[] labels, double lr) {
+        Objects.requireNonNull(labels, "labels");
         state.setMode(RunState.Mode.TRAIN);
-        forward(x, labels.length);
-        double loss = backward(labels);
+        int n = labels.length;
+        Tensor in = input(x, n);
+        TrainingPasses passes = trainingPasses.computeIfAbsent(n, k -> new TrainingPasses(ops));
+        passes.forward.run(() -> passes.logits = body.forward(in));
+        logits = passes.logits;
+        state.batchDone();
+        Tensor d = dlogits.withBatch(n);
+        double loss = ops.softmaxCrossEntropy(logits, labels, probs.withBatch(n), d, null);
         if (!Double.isFinite(loss)) {
             throw new NonFiniteLossException("loss is " + loss + " at learning rate " + lr
                     + "; parameters unchanged; parameter norms: " + parameterNorms());
         }
+        passes.backward.run(() -> body.backward(d));
         return loss;
+    }
+
+    /**
+     * The forward and backward passes of training batches of one size, which the backend may replay
+     * ({@link NnOps#replayable()}: CUDA graphs); the loss between them and the optimizer step after them run as they
+     * are. {@code logits} is the forward pass's output tensor, set when its Java code runs.
+     */
+    private static final class TrainingPasses implements AutoCloseable {
+        final Replayable forward;
+        final Replayable backward;
+        Tensor logits;
+
+        TrainingPasses(NnOps ops) {
+            forward = ops.replayable();
+            Replayable b;
+            try {
+                b = ops.replayable();
+            } catch (RuntimeException e) {
+                forward.close();
+                throw e;
+            }
+            backward = b;
+        }
+
+        @Override
+        public void close() {
+            try {
+                forward.close();
+            } finally {
+                backward.close();
+            }
+        }
     }
 
     /** Class probabilities of {@code n} samples in {@link RunState.Mode#EVAL}, {@code n × classes} row-major. */
@@ -304,8 +356,12 @@ public final class Network implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
-            buffers.forEach(DeviceBuffer::close);
-            parameters.close();
+            try {
+                trainingPasses.values().forEach(TrainingPasses::close);
+            } finally {
+                buffers.forEach(DeviceBuffer::close);
+                parameters.close();
+            }
         }
     }
 }

@@ -19,6 +19,19 @@ public interface NnOps {
     String gemm();
 
     /**
+     * A pass these operations may record once and replay ({@link Replayable}); {@link Replayable#EAGER} unless the
+     * backend replays (CUDA graphs).
+     */
+    default Replayable replayable() {
+        return Replayable.EAGER;
+    }
+
+    /** How {@link #replayable()} passes run, for reports: {@code eager}, or the backend's graphs and their state. */
+    default String replays() {
+        return "eager";
+    }
+
+    /**
      * Convolution {@code y[n,k,p,q] = b[k] + Σ_{c,r,s} w[k,c,r,s]·x[n,c, p·stride + r − pad, q·stride + s − pad]}
      * (zero outside x); {@code x} (N,C,H,W), {@code w} (K,C,R,S), {@code y} (N,K,P,Q) with
      * {@code P = (H + 2·pad − R)/stride + 1}; {@code bias} (1,K) or null.

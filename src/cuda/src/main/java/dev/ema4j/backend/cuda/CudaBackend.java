@@ -136,6 +136,7 @@ public final class CudaBackend implements Backend {
     private final Set<CudaMemory> live = Collections.newSetFromMap(new IdentityHashMap<>());
     private long liveBytes;
     private boolean closed;
+    private long storageSwaps;
 
     private record Kernels(CUfunction lerpF32, CUfunction lerpBf16, CUfunction lerpF16, CUfunction lerpForeach,
                            CUfunction checkForeach, CUfunction toShadowForeach, CUfunction fromShadowForeach) {
@@ -834,6 +835,30 @@ public final class CudaBackend implements Backend {
         return multiprocessors;
     }
 
+    /**
+     * Whether the backend waits for every kernel it launches ({@code -Dema4j.cuda.sync=true}); its work cannot be
+     * captured into a {@link CudaGraph} then.
+     */
+    public boolean syncMode() {
+        return syncEachLaunch;
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    /**
+     * How many times two buffers of this backend exchanged their memory ({@code DeviceBuffer.swapStorage}, e.g. an
+     * EMA swapped into the parameters): a {@link CudaGraph} captured before holds the old addresses.
+     */
+    public long storageSwaps() {
+        return storageSwaps;
+    }
+
+    void storageSwapped() {
+        storageSwaps++;
+    }
+
     /** The stream every operation of this backend runs on (NOTE: [stream-order]). */
     public CUstream stream() {
         return stream;
@@ -892,7 +917,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** Runs a driver call of {@code operation}; its CUDA error is thrown as {@link #failure}. */
-    private void driver(String operation, Runnable call) {
+    void driver(String operation, Runnable call) {
         try {
             call.run();
         } catch (CudaException e) {

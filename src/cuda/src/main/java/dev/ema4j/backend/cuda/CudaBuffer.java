@@ -39,6 +39,7 @@ final class CudaBuffer extends BufferHandle {
         CudaMemory m = memory;
         memory = o.memory;
         o.memory = m;
+        backend.storageSwapped();
     }
 
     @Override

@@ -10,6 +10,7 @@ import dev.ema4j.backend.cuda.CudaBackend;
 import dev.ema4j.ops.ConvGeometry;
 import dev.ema4j.ops.NnChecks;
 import dev.ema4j.ops.NnOps;
+import dev.ema4j.ops.Replayable;
 import dev.ema4j.ops.Shape;
 import dev.ema4j.ops.Tensor;
 import dev.ema4j.optim.Sgd;
@@ -46,13 +47,22 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
     /** Most blocks per BatchNorm channel: the channel's partial sums are added by one block of 256 threads. */
     static final int BN_MAX_SPLITS = BLOCK;
 
+    /** Whether passes are captured into CUDA graphs: {@code -Dema4j.cuda.graphs=false} turns it off. */
+    public static final String GRAPHS_PROPERTY = "ema4j.cuda.graphs";
+
     private final CudaBackend backend;
     private final Kernels k;
     private final CublasGemm cublas;
     private final String gemm;
     private DeviceBuffer workspace;
+    /** Counts replacements of {@link #workspace}: a graph captured before one uses freed memory. */
+    private int scratchGeneration;
     private DeviceBuffer labels;
     private DeviceBuffer losses;
+    /** Why passes run as they are, or null while they are captured (NOTE: [pass-graphs]). */
+    private String graphsOff;
+    private long captures;
+    private long replays;
 
     private record Kernels(CUfunction convForward, CUfunction convBackwardData, CUfunction convBackwardFilter,
                            CUfunction convSumSplits, CUfunction convBiasGrad, CUfunction linearForward,
@@ -98,6 +108,9 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
                 this::selfCheck);
         cublas = selected.gemm();
         gemm = selected.report();
+        graphsOff = !Boolean.parseBoolean(System.getProperty(GRAPHS_PROPERTY, "true"))
+                ? "turned off by -D" + GRAPHS_PROPERTY + "=false"
+                : backend.syncMode() ? "sync mode (-Dema4j.cuda.sync=true) waits for every kernel" : null;
     }
 
     private static CUfunction f(CUmodule module, String name) {
@@ -112,6 +125,64 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
     @Override
     public String gemm() {
         return gemm;
+    }
+
+    // --- pass graphs ----------------------------------------------------------------------------------------------
+
+    /**
+     * A pass captured into a CUDA graph at its second call and replayed at later calls (NOTE: [pass-graphs]).
+     *
+     * <p>NOTE: [pass-graphs]. A network's forward and backward passes launch dozens of small kernels whose host cost
+     * (JCuda's argument packing and {@code cuLaunchKernel}, several microseconds each) can exceed the kernels' own
+     * time on a fast GPU; a captured graph replays them with one launch (NOTE: [cuda-graphs] in {@code CudaGraph}).
+     * The first call of a {@link Replayable} runs the pass as it is, which sizes the scratch of these operations, so
+     * that the capture at the second call allocates nothing. A graph holds addresses: one captured before memory it
+     * uses moved (the scratch was replaced because a larger problem grew it, or an EMA was swapped into the
+     * parameters by exchanging buffers' memory) is captured again. Nothing in a pass reads back to the host or copies
+     * from it; the loss (read by the host) and the SGD+EMA step (whose learning rate and EMA weights change every
+     * step, and which must not run after a non-finite loss) run between and after the passes, one launch each. When a
+     * capture fails (the driver refuses it, or a pass issues work that cannot be captured), these operations stop
+     * using graphs, {@link #replays()} says why, and every pass runs as it is; so do they in sync mode and with
+     * {@code -Dema4j.cuda.graphs=false}.
+     */
+    @Override
+    public Replayable replayable() {
+        backend.makeCurrent();
+        return new CudaReplayable(this, backend);
+    }
+
+    /**
+     * {@code CUDA graphs: 2 captured, 118 replays}, or {@code CUDA graphs off: <why>} (NOTE: [pass-graphs]).
+     */
+    @Override
+    public String replays() {
+        return graphsOff != null ? "CUDA graphs off: " + graphsOff
+                : "CUDA graphs: " + captures + " captured, " + replays + " replays";
+    }
+
+    String graphsOff() {
+        return graphsOff;
+    }
+
+    /**
+     * Changes whenever memory that a captured pass may use has moved: the scratch of these operations was replaced,
+     * or two buffers of the backend exchanged their memory (an EMA swapped into the parameters); a graph captured
+     * before is captured again.
+     */
+    long memoryEpoch() {
+        return scratchGeneration + backend.storageSwaps();
+    }
+
+    void stopGraphs(String why) {
+        graphsOff = why;
+    }
+
+    void countCapture() {
+        captures++;
+    }
+
+    void countReplay() {
+        replays++;
     }
 
     // --- convolution ---------------------------------------------------------------------------------------------
@@ -617,7 +688,11 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
 
     /** Scratch for split-K partial products and BatchNorm partial sums, grown on demand; returns its address. */
     private long workspace(long floats) {
-        workspace = atLeast(workspace, floats);
+        DeviceBuffer grown = atLeast(workspace, floats);
+        if (grown != workspace) {
+            workspace = grown;
+            scratchGeneration++;
+        }
         return backend.address(workspace);
     }
 
