@@ -11,6 +11,8 @@
 #   ema-tests          JUnit CudaEmaConformanceTest, CudaProviderTest: own JVM, -Dema4j.cuda.sync=true
 #                      -Dema4j.requireCuda=true
 #   train-tests        JUnit CudaNnConformanceTest, CrossBackendTrainingTest: own JVM, synchronized launches
+#   graph-tests        JUnit CudaGraphTest, CudaTrainingGraphsTest, CudaStreamsTest: own JVM, launches not
+#                      synchronized (sync mode turns CUDA graphs off), so captured training steps run as in use
 #   train-tests-tiled  the same with -Dema4j.cuda.gemm=tiled, only when BackendReport's GEMM is cuBLAS
 #   native-check       native/check.sh --quick --no-sanitize: the kernel harness in host emulation, then built with
 #                      nvcc for this GPU, checked and timed against cudaMemcpy (needs nvcc)
@@ -18,7 +20,8 @@
 #                      unguarded and guarded, fused K=3 and three singles, bf16 parameters) and torch_ema.py
 #                      (_foreach_lerp_ on the same shapes) when torch sees CUDA; summarize.py gives the ratios
 #   train-bench        DeviceQuickBench train (SGD alone and fused with 1 and 3 EMAs over 2.5e7 parameters, 3x3
-#                      convolution, SmallCnn(16) and ResNet-20 training steps at batch 128) and torch_train.py
+#                      convolution, SmallCnn(16) and ResNet-20 training steps at batch 128, with and without CUDA
+#                      graphs) and torch_train.py
 #   memcheck           compute-sanitizer memcheck on native/ema_check.cu --quick --no-bench (built with -lineinfo;
 #                      needs nvcc and compute-sanitizer)
 #   racecheck          compute-sanitizer racecheck on the same
@@ -64,12 +67,13 @@ STAGE_TABLE=(
     "cublas|20|5|5|env.log|a libcublas.so.13 (or .so.12) the loader finds must be the training GEMM"
     "ema-tests|60|25|25|tests.log|CudaEmaConformanceTest + CudaProviderTest, synchronized launches"
     "train-tests|70|35|35|tests.log|CudaNnConformanceTest + CrossBackendTrainingTest, synchronized launches"
-    "train-tests-tiled|45|25|-|tests.log|the same with -Dema4j.cuda.gemm=tiled (only after cuBLAS)"
-    "native-check|60|30|-|native.log|native/check.sh --quick --no-sanitize (needs nvcc)"
-    "ema-bench|90|50|30|bench.log|DeviceQuickBench ema + torch_ema.py, ratios to copy and PyTorch"
-    "train-bench|75|45|25|bench.log|DeviceQuickBench train + torch_train.py, ratios to PyTorch eager"
-    "memcheck|45|30|-|native.log|compute-sanitizer memcheck on the harness --quick --no-bench (built -lineinfo)"
-    "racecheck|45|20|-|native.log|compute-sanitizer racecheck on the same"
+    "graph-tests|30|15|15|tests.log|CudaGraphTest + CudaTrainingGraphsTest + CudaStreamsTest, launches not synchronized"
+    "train-tests-tiled|40|25|-|tests.log|train-tests with -Dema4j.cuda.gemm=tiled (only after cuBLAS)"
+    "native-check|50|30|-|native.log|native/check.sh --quick --no-sanitize (needs nvcc)"
+    "ema-bench|85|50|30|bench.log|DeviceQuickBench ema + torch_ema.py, ratios to copy and PyTorch"
+    "train-bench|80|50|30|bench.log|DeviceQuickBench train (steps with and without CUDA graphs) + torch_train.py"
+    "memcheck|40|30|-|native.log|compute-sanitizer memcheck on the harness --quick --no-bench (built -lineinfo)"
+    "racecheck|35|20|-|native.log|compute-sanitizer racecheck on the same"
     "state-file|25|10|10|tests.log|StateFileInterop + check_state_file.py (safetensors)"
 )
 stage_field() {  # name, field number (1-based)
@@ -347,6 +351,11 @@ stage_ema-tests() {
 
 stage_train-tests() {
     junit "CUDA training operations" "" dev.ema4j.nn.CudaNnConformanceTest dev.ema4j.train.CrossBackendTrainingTest
+}
+
+stage_graph-tests() {
+    junit "CUDA graphs and streams" -Dema4j.cuda.sync=false dev.ema4j.CudaGraphTest \
+        dev.ema4j.train.CudaTrainingGraphsTest dev.ema4j.CudaStreamsTest
 }
 
 stage_train-tests-tiled() {

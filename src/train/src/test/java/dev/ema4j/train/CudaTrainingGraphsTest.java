@@ -40,7 +40,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 class CudaTrainingGraphsTest {
 
     private static final Shape SAMPLE = new Shape(1, 1, 28, 28);
-    private static final int[] BATCHES = {20, 20, 20, 32, 32, 20, 32, 32, 20, 20};
+    private static final int[] BATCHES = {10, 10, 10, 16, 16, 10, 16, 10};
     private static final Sgd SGD = Sgd.nesterov(5e-4);
     private static final double LR = 0.05;
     private static final Pattern REPORT = Pattern.compile("CUDA graphs: (\\d+) captured, (\\d+) replays");
@@ -68,7 +68,7 @@ class CudaTrainingGraphsTest {
     private static Run train() {
         try (CudaBackend cuda = CudaBackend.open(0);
              CudaNnOps ops = new CudaNnOps(cuda);
-             Network net = Network.build(cuda, ops, Models.smallCnn(8, 10), SAMPLE, 32, 2024);
+             Network net = Network.build(cuda, ops, Models.smallCnn(4, 10), SAMPLE, 16, 2024);
              GpuEma ema = GpuEma.create(cuda, net.parameters().parameters(), 0.9)) {
             ParameterStore p = net.parameters();
             double[] losses = new double[BATCHES.length + 1];
@@ -88,7 +88,7 @@ class CudaTrainingGraphsTest {
                 }
             }
             losses[BATCHES.length] = swapLoss;
-            float[] probs = net.predict(CrossBackendTrainingTest.images(99, labels), 32);
+            float[] probs = net.predict(CrossBackendTrainingTest.images(99, labels), 16);
             float[] values = new float[(int) p.values().length()];
             cuda.read(p.values(), 0, values, 0, values.length);
             float[] shadow = new float[values.length];

@@ -293,14 +293,10 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         if (s.c() == 0) {
             return;
         }
-        int plane = s.h() * s.w();
-        int m = s.n() * plane;
-        int chunk = bnChunk(m);
-        int splits = bnSplits(m);
-        long partial = bnWorkspace(s.c(), splits);
-        backend.launch(k.bnStats(), s.c(), splits, 1, BLOCK, xa, partial, s.n(), s.c(), plane, chunk);
-        backend.launch(k.bnTrain(), s.c(), splits, 1, BLOCK, xa, ga, ba, ya, meanA, invStdA, runMeanA, runVarA,
-                partial, s.n(), s.c(), plane, chunk, momentum, eps, relu ? 1 : 0);
+        BnSplit b = bnSplit(s);
+        backend.launch(k.bnStats(), s.c(), b.splits(), 1, BLOCK, xa, b.partial(), s.n(), s.c(), b.plane(), b.chunk());
+        backend.launch(k.bnTrain(), s.c(), b.splits(), 1, BLOCK, xa, ga, ba, ya, meanA, invStdA, runMeanA, runVarA,
+                b.partial(), s.n(), s.c(), b.plane(), b.chunk(), momentum, eps, relu ? 1 : 0);
     }
 
     @Override
@@ -334,15 +330,11 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         if (s.c() == 0) {
             return;
         }
-        int plane = s.h() * s.w();
-        int m = s.n() * plane;
-        int chunk = bnChunk(m);
-        int splits = bnSplits(m);
-        long partial = bnWorkspace(s.c(), splits);
-        backend.launch(k.bnBackwardSums(), s.c(), splits, 1, BLOCK, xa, meanA, ya, dya, partial, s.n(), s.c(), plane,
-                chunk);
-        backend.launch(k.bnBackward(), s.c(), splits, 1, BLOCK, xa, ga, meanA, invStdA, ya, dya, dxa, dga, dba,
-                partial, s.n(), s.c(), plane, chunk);
+        BnSplit b = bnSplit(s);
+        backend.launch(k.bnBackwardSums(), s.c(), b.splits(), 1, BLOCK, xa, meanA, ya, dya, b.partial(), s.n(), s.c(),
+                b.plane(), b.chunk());
+        backend.launch(k.bnBackward(), s.c(), b.splits(), 1, BLOCK, xa, ga, meanA, invStdA, ya, dya, dxa, dga, dba,
+                b.partial(), s.n(), s.c(), b.plane(), b.chunk());
     }
 
     /**
@@ -360,9 +352,19 @@ public final class CudaNnOps implements NnOps, AutoCloseable {
         return (int) Math.max(1, ceilDiv((long) m, bnChunk(m)));
     }
 
-    /** Scratch for the partial sums of C channels in {@code splits} chunks: C·(2·splits + 1) doubles. */
-    private long bnWorkspace(int channels, int splits) {
-        return workspace(2L * channels * (2L * splits + 1));
+    /**
+     * How the BatchNorm kernels split the channels of an (N, C, H, W) tensor: the plane H·W, the values per block
+     * ({@link #bnChunk}), the blocks per channel ({@link #bnSplits}) and the scratch for the partial sums of every
+     * channel's chunks, C·(2·splits + 1) doubles.
+     */
+    private record BnSplit(int plane, int chunk, int splits, long partial) {
+    }
+
+    private BnSplit bnSplit(Shape s) {
+        int plane = s.h() * s.w();
+        int m = s.n() * plane;
+        int splits = bnSplits(m);
+        return new BnSplit(plane, bnChunk(m), splits, workspace(2L * s.c() * (2L * splits + 1)));
     }
 
     // --- elementwise ---------------------------------------------------------------------------------------------
