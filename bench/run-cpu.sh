@@ -2,9 +2,13 @@
 # Builds the benchmarks and runs the CPU benchmarks (JMH), printing Markdown tables with the ratios against the
 # baselines of the same run:
 #   bench/run-cpu.sh [ema|train|profile] [--keep-blas-env] [BenchMain options: --quick, --out F, --json F]
+#   bench/run-cpu.sh ema|train --vs-torch [vs_torch.py options: --rounds N, --out F, --quick]
 #     ema      EMA over 64 Mi fp32 parameters against an in-place add, fused K=3 against three updates (default)
 #     train    a full SmallCnn(16) training step at batch 128, in images/s
-#     profile  where the time of a training step goes, per operation and layer
+#     profile  where the time of a training step goes, per operation and layer (profile resnet20: ResNet-20)
+#     --vs-torch  ema4j and PyTorch (Debian's python3-torch, installed here when run as root) side by side in one
+#              run, interleaved, with the ratios (bench/vs_torch.py): SmallCnn(16) and ResNet-20 steps with three
+#              EMAs; the EMA flat and as 161 tensors against PyTorch's _foreach, per-tensor and in-place add
 # OpenBLAS picks its kernels for the CPU when it loads; an OPENBLAS_CORETYPE in the environment overrides that
 # choice (some machines force AVX2 kernels on AVX-512 CPUs this way), so it is unset unless --keep-blas-env.
 set -euo pipefail
@@ -13,17 +17,35 @@ what="${1:-ema}"
 shift || true
 args=()
 for a in "$@"; do
-    if [ "$a" = "--keep-blas-env" ]; then keep=1; else args+=("$a"); fi
+    case "$a" in
+        --keep-blas-env) keep=1 ;;
+        --vs-torch) vs_torch=1 ;;
+        *) args+=("$a") ;;
+    esac
 done
+if [ -n "${vs_torch:-}" ] && ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y python3-torch || { apt-get update && apt-get install -y python3-torch; }
+    else
+        echo "run-cpu.sh: --vs-torch needs PyTorch for /usr/bin/python3: sudo apt-get install -y python3-torch" >&2
+        exit 1
+    fi
+fi
 if [ -z "${keep:-}" ]; then
     unset OPENBLAS_CORETYPE
 fi
 mvn -B -q -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package -pl bench -am
 cp="bench/target/ema4j-bench-0.1.0-SNAPSHOT.jar:bench/target/lib/*"
 echo "OpenBLAS: $(java -cp "$cp" dev.ema4j.bench.BlasReport)"
+if [ -n "${vs_torch:-}" ]; then
+    case "$what" in
+        ema|train) exec /usr/bin/python3 bench/vs_torch.py "$what" --cp "$cp" ${args[@]+"${args[@]}"} ;;
+        *) echo "usage: bench/run-cpu.sh ema|train --vs-torch [--rounds N] [--out F] [--quick]" >&2; exit 2 ;;
+    esac
+fi
 case "$what" in
     ema) exec java -cp "$cp" dev.ema4j.bench.BenchMain cpu "${args[@]}" ;;
     train) exec java -cp "$cp" dev.ema4j.bench.BenchMain train "${args[@]}" ;;
-    profile) exec java -Xmx4g -cp "$cp" dev.ema4j.bench.TrainStepProfile ;;
+    profile) exec java -Xmx4g -cp "$cp" dev.ema4j.bench.TrainStepProfile ${args[@]+"${args[@]}"} ;;
     *) echo "usage: bench/run-cpu.sh [ema|train|profile] [--keep-blas-env] [options]" >&2; exit 2 ;;
 esac

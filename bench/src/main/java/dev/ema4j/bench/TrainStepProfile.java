@@ -10,7 +10,6 @@ import dev.ema4j.data.Batch;
 import dev.ema4j.data.BatchConfig;
 import dev.ema4j.data.Batches;
 import dev.ema4j.data.FashionMnist;
-import dev.ema4j.nn.Models;
 import dev.ema4j.nn.Network;
 import dev.ema4j.nn.TrainingOps;
 import dev.ema4j.ops.NnOps;
@@ -24,7 +23,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Where the time of a {@code SmallCnn(16)} training step goes: every {@link NnOps} call timed by a proxy and keyed
+ * Where the time of a training step goes ({@code SmallCnn(16)}, or the model named by the first argument:
+ * {@code smallCnn16}, {@code resnet20}): every {@link NnOps} call timed by a proxy and keyed
  * by operation and input shape (which identifies the layer), plus the EMA update, over 40 steps after 20 of
  * warm-up. Prints a Markdown table.
  */
@@ -34,6 +34,7 @@ public final class TrainStepProfile {
     }
 
     public static void main(String[] args) throws IOException {
+        String model = args.length > 0 ? args[0] : "smallCnn16";
         int warmup = 20;
         int measured = 40;
         Map<String, long[]> times = new LinkedHashMap<>();
@@ -51,7 +52,8 @@ public final class TrainStepProfile {
                             times.computeIfAbsent(key, k -> new long[1])[0] += System.nanoTime() - t0;
                         }
                     });
-            try (Network net = Network.build(backend, timed, Models.smallCnn(16, 10), new Shape(1, 1, 28, 28), 128, 1);
+            try (Network net = Network.build(backend, timed, GpuTrainBenchmark.model(model),
+                    new Shape(1, 1, 28, 28), 128, 1);
                  GpuEma ema = GpuEma.create(backend, net.parameters().parameters(),
                          EmaConfig.constant(0.99, 0.999, 0.9999).withNonFinite(NonFinitePolicy.IGNORE))) {
                 Params params = net.parameters().parameters();
@@ -76,7 +78,7 @@ public final class TrainStepProfile {
                 }
                 double step = total / 1e6 / measured;
                 long all = total;
-                System.out.printf("SmallCnn(16), batch 128, %s, %s%n", backend.name(), real.gemm());
+                System.out.printf("%s, batch 128, %s, %s%n", model, backend.name(), real.gemm());
                 System.out.printf("%.1f ms per step = %.0f images/s%n%n", step, 128 / step * 1000);
                 System.out.println("| operation (input shape) | ms/step | share |\n|---|---:|---:|");
                 times.put("ema update (3 decays, 12-28 B/param)", new long[] {emaTime});
