@@ -85,8 +85,7 @@ final class CpuConv {
         FloatBuffer col = s.col(g.rows() * g.cols());
         FloatBuffer out = s.out(g.k() * g.cols());
         im2col(g, x, xOff + image * g.c() * g.h() * g.w(), col, s);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.k(), g.cols(), g.rows(), 1f, w, g.rows(), col,
-                g.cols(), 0f, out, g.cols());
+        multiply(CblasNoTrans, g.k(), g.cols(), g.rows(), w, g.rows(), col, out);
         int base = yOff + image * g.k() * g.cols();
         out.get(0, y, base, g.k() * g.cols());
         if (bias != null) {
@@ -123,9 +122,44 @@ final class CpuConv {
             return;
         }
         FloatBuffer dcol = s.dcol(g.rows() * g.cols());
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.rows(), g.cols(), g.k(), 1f, w, g.rows(), out,
-                g.cols(), 0f, dcol, g.cols());
+        multiply(CblasTrans, g.rows(), g.cols(), g.k(), w, g.rows(), out, dcol);
         col2im(g, dcol, dx, dxOff + image * g.c() * g.h() * g.w(), s);
+    }
+
+    /**
+     * {@code c = op(a) × b} with row-major {@code op(a)} (m × k; {@code a} is stored transposed when {@code transA} is
+     * {@code CblasTrans}, with leading dimension {@code lda}), {@code b} (k × n) and {@code c} (m × n): one
+     * single-threaded SGEMM per slice of {@link #sliceColumns} columns of {@code b} and {@code c}.
+     *
+     * <p>NOTE: [gemm-slices]. The per-image products of the small convolutions (m = 16–64 rows, inner dimension k =
+     * 144–576, n = 49–784 columns) ran at 47–70 GFLOP/s as one OpenBLAS call on the project's AVX-512 machine
+     * (Cooperlake kernels), and at 95–110 GFLOP/s when split into column slices of about 27,648 / k columns (a slice
+     * of {@code b} of about 108 KB: 192 columns for k = 144, 96 for k = 288); more columns per call, or fewer, were
+     * slower ({@code dev.ema4j.bench.SgemmSlices} measures it). Each element of {@code c} is the same dot product
+     * either way.
+     */
+    static void multiply(int transA, int m, int n, int k, FloatBuffer a, int lda, FloatBuffer b, FloatBuffer c) {
+        int slice = sliceColumns(n, k);
+        for (int j = 0; j < n; j += slice) {
+            int cols = Math.min(slice, n - j);
+            cblas_sgemm(CblasRowMajor, transA, CblasNoTrans, m, cols, k, 1f, a, lda, b.position(j).slice(), n, 0f,
+                    c.position(j).slice(), n);
+            b.position(0);
+            c.position(0);
+        }
+    }
+
+    /**
+     * The columns per SGEMM of {@link #multiply} (NOTE: [gemm-slices]): {@code n} when it is at most 27,648 / k,
+     * else slices of equal size (multiples of 16), each at most that.
+     */
+    static int sliceColumns(int n, int k) {
+        int most = Math.max(16, 27_648 / Math.max(k, 1) / 16 * 16);
+        if (n <= most) {
+            return Math.max(n, 1);
+        }
+        int slices = (n + most - 1) / most;
+        return ((n + slices - 1) / slices + 15) / 16 * 16;
     }
 
     /** Whether {@link #backward} computes the input gradient as a convolution by {@link #flipped} weights. */

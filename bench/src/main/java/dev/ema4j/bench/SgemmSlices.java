@@ -1,0 +1,75 @@
+package dev.ema4j.bench;
+
+import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.Locale;
+import org.bytedeco.openblas.global.openblas_full;
+
+/**
+ * The measurement behind NOTE: [gemm-slices] in the CPU convolution: single-threaded OpenBLAS SGEMM on the per-image
+ * products of SmallCnn(16)'s and ResNet-20's 3×3 convolutions ({@code m} output channels, inner dimension
+ * {@code k = 9·C}, {@code n = P·Q} columns), as one call and split into column slices of several widths. Prints
+ * GFLOP/s per shape and slice width (best of 3 runs of 2000 products).
+ *
+ * <pre>{@code java -cp ... dev.ema4j.bench.SgemmSlices}</pre>
+ */
+public final class SgemmSlices {
+
+    private static final int[][] SHAPES = {{16, 144, 784}, {32, 288, 196}, {32, 288, 784}, {64, 576, 49}, {16, 9, 784}};
+    private static final int[] SLICES = {0, 48, 96, 160, 192, 384};
+
+    private SgemmSlices() {
+    }
+
+    public static void main(String[] args) {
+        openblas_full.openblas_set_num_threads(1);
+        System.out.println("OpenBLAS " + openblas_full.openblas_get_config().getString() + "; GFLOP/s, best of 3");
+        StringBuilder head = new StringBuilder("| m | k | n |");
+        for (int slice : SLICES) {
+            head.append(slice == 0 ? " one call |" : " slices of " + slice + " |");
+        }
+        System.out.println(head);
+        System.out.println("|---|---|---|" + "---:|".repeat(SLICES.length));
+        for (int[] shape : SHAPES) {
+            int m = shape[0];
+            int k = shape[1];
+            int n = shape[2];
+            FloatBuffer a = filled(m * k);
+            FloatBuffer b = filled(k * n);
+            FloatBuffer c = filled(m * n);
+            StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "| %d | %d | %d |", m, k, n));
+            for (int slice : SLICES) {
+                int width = slice == 0 ? n : slice;
+                double best = 0;
+                for (int run = 0; run < 3; run++) {
+                    int reps = 2000;
+                    long t0 = System.nanoTime();
+                    for (int r = 0; r < reps; r++) {
+                        for (int j = 0; j < n; j += width) {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, Math.min(width, n - j), k, 1f, a,
+                                    k, b.position(j).slice(), n, 0f, c.position(j).slice(), n);
+                            b.position(0);
+                            c.position(0);
+                        }
+                    }
+                    best = Math.max(best, 2.0 * m * n * k * reps / (System.nanoTime() - t0));
+                }
+                row.append(String.format(Locale.ROOT, " %.0f |", best));
+            }
+            System.out.println(row);
+        }
+    }
+
+    private static FloatBuffer filled(int n) {
+        FloatBuffer f = ByteBuffer.allocateDirect(4 * n).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        for (int i = 0; i < n; i++) {
+            f.put(i, (float) Math.sin(i));
+        }
+        return f;
+    }
+}
