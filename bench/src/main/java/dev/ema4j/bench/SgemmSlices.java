@@ -2,6 +2,7 @@ package dev.ema4j.bench;
 
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas.CblasTrans;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
 import java.nio.ByteBuffer;
@@ -14,7 +15,8 @@ import org.bytedeco.openblas.global.openblas_full;
  * The measurement behind NOTE: [gemm-slices] in the CPU convolution: single-threaded OpenBLAS SGEMM on the per-image
  * products of SmallCnn(16)'s and ResNet-20's 3×3 convolutions ({@code m} output channels, inner dimension
  * {@code k = 9·C}, {@code n = P·Q} columns), as one call and split into column slices of several widths. Prints
- * GFLOP/s per shape and slice width (best of 3 runs of 2000 products).
+ * GFLOP/s per shape and slice width (best of 3 runs of 2000 products), then the filter gradient's product in its two
+ * orientations.
  *
  * <pre>{@code java -cp ... dev.ema4j.bench.SgemmSlices}</pre>
  */
@@ -62,6 +64,37 @@ public final class SgemmSlices {
                 row.append(String.format(Locale.ROOT, " %.0f |", best));
             }
             System.out.println(row);
+        }
+        System.out.println();
+        System.out.println("filter gradient (m = K, C·R·S = k, inner P·Q = n of the shapes above): GFLOP/s");
+        System.out.println("| K | C·R·S | P·Q | dw += dy × colᵀ | dwᵀ += col × dyᵀ |");
+        System.out.println("|---|---|---|---:|---:|");
+        for (int[] shape : SHAPES) {
+            int m = shape[0];
+            int rows = shape[1];
+            int inner = shape[2];
+            FloatBuffer dy = filled(m * inner);
+            FloatBuffer col = filled(rows * inner);
+            FloatBuffer dw = filled(m * rows);
+            double[] best = new double[2];
+            for (int variant = 0; variant < 2; variant++) {
+                for (int run = 0; run < 3; run++) {
+                    int reps = 2000;
+                    long t0 = System.nanoTime();
+                    for (int r = 0; r < reps; r++) {
+                        if (variant == 0) {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, rows, inner, 1f, dy, inner, col,
+                                    inner, 1f, dw, rows);
+                        } else {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, m, inner, 1f, col, inner, dy,
+                                    inner, 1f, dw, m);
+                        }
+                    }
+                    best[variant] = Math.max(best[variant], 2.0 * m * rows * inner * reps / (System.nanoTime() - t0));
+                }
+            }
+            System.out.println(String.format(Locale.ROOT, "| %d | %d | %d | %.0f | %.0f |", m, rows, inner, best[0],
+                    best[1]));
         }
     }
 
