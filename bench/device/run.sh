@@ -413,6 +413,28 @@ stage_native-check() {
     [ $rc -eq 0 ] || fail "native/check.sh exit $rc"
 }
 
+# A benchmark stage's report: the ratios to PyTorch as a note, ema4j's table (PREFIX.md) and the merged table in
+# results.md, both figures in results.jsonl; fails when the summarizer or the PyTorch script failed.
+report_vs_torch() {  # ema4j's PREFIX (PREFIX.json, PREFIX.md), PyTorch's JSON, summarizer, PyTorch script, its exit
+    local prefix="$1" torch_json="$2" summarize="bench/device/$3" script="$4" torch_rc="$5" ratios
+    if [ -s "$torch_json" ]; then
+        ratios="$("$PYTHON" "$summarize" "$prefix.json" "$torch_json" --line)" || fail "$3 failed"
+        [ -z "$ratios" ] || note "$ratios"
+    fi
+    {
+        echo "## $STAGE"
+        echo
+        cat "$prefix.md"
+        echo
+        [ ! -s "$torch_json" ] || { "$PYTHON" "$summarize" "$prefix.json" "$torch_json"; echo; }
+    } >>"$OUT/results.md"
+    [ -s "$torch_json" ] || ! command -v "$PYTHON" >/dev/null 2>&1 || "$PYTHON" "$summarize" "$prefix.json" \
+        || fail "$3 failed"
+    printf '{"stage":"%s","ema4j":%s,"torch":%s}\n' "$STAGE" "$(tr -d '\n' <"$prefix.json")" \
+        "$([ -s "$torch_json" ] && tr -d '\n' <"$torch_json" || echo null)" >>"$OUT/results.jsonl"
+    [ "$torch_rc" -eq 0 ] || fail "PyTorch: $script exit $torch_rc"
+}
+
 stage_ema-bench() {
     need_java
     local shapes="flat25M,resnet50,flat1G" timing=(--warmup 3 --reps 10 --repeats 5) backend=cuda device=cuda
@@ -433,24 +455,7 @@ stage_ema-bench() {
     else
         note "PyTorch: SKIP (${probe#no: })"
     fi
-    local ratios=""
-    if [ -s "$torch_json" ]; then
-        ratios="$("$PYTHON" bench/device/summarize.py "$WORK/ema.json" "$torch_json" --line)" \
-            || fail "summarize.py failed"
-        [ -z "$ratios" ] || note "$ratios"
-    fi
-    {
-        echo "## ema-bench"
-        echo
-        cat "$WORK/ema.md"
-        echo
-        [ ! -s "$torch_json" ] || { "$PYTHON" bench/device/summarize.py "$WORK/ema.json" "$torch_json"; echo; }
-    } >>"$OUT/results.md"
-    [ -s "$torch_json" ] || ! command -v "$PYTHON" >/dev/null 2>&1 \
-        || "$PYTHON" bench/device/summarize.py "$WORK/ema.json" || fail "summarize.py failed"
-    printf '{"stage":"ema-bench","ema4j":%s,"torch":%s}\n' "$(tr -d '\n' <"$WORK/ema.json")" \
-        "$([ -s "$torch_json" ] && tr -d '\n' <"$torch_json" || echo null)" >>"$OUT/results.jsonl"
-    [ $torch_rc -eq 0 ] || fail "PyTorch: torch_ema.py exit $torch_rc"
+    report_vs_torch "$WORK/ema" "$torch_json" summarize.py torch_ema.py "$torch_rc"
     [ "$DRY" = 0 ] || skip "dry run: the pipeline ran on the CPU backend with tiny shapes (speeds meaningless)"
 }
 
@@ -480,24 +485,7 @@ stage_train-bench() {
     else
         note "PyTorch: SKIP (${probe#no: })"
     fi
-    if [ -s "$torch_json" ]; then
-        local ratios
-        ratios="$("$PYTHON" bench/device/summarize_train.py "$WORK/train.json" "$torch_json" --line)" \
-            || fail "summarize_train.py failed"
-        [ -z "$ratios" ] || note "$ratios"
-    fi
-    {
-        echo "## train-bench"
-        echo
-        cat "$WORK/train.md"
-        echo
-        [ ! -s "$torch_json" ] || { "$PYTHON" bench/device/summarize_train.py "$WORK/train.json" "$torch_json"; echo; }
-    } >>"$OUT/results.md"
-    [ -s "$torch_json" ] || ! command -v "$PYTHON" >/dev/null 2>&1 \
-        || "$PYTHON" bench/device/summarize_train.py "$WORK/train.json" || fail "summarize_train.py failed"
-    printf '{"stage":"train-bench","ema4j":%s,"torch":%s}\n' "$(tr -d '\n' <"$WORK/train.json")" \
-        "$([ -s "$torch_json" ] && tr -d '\n' <"$torch_json" || echo null)" >>"$OUT/results.jsonl"
-    [ $torch_rc -eq 0 ] || fail "PyTorch: torch_train.py exit $torch_rc"
+    report_vs_torch "$WORK/train" "$torch_json" summarize_train.py torch_train.py "$torch_rc"
     [ "$DRY" = 0 ] || skip "dry run: the pipeline ran on the CPU backend, tiny sizes (speeds meaningless)"
 }
 

@@ -1,5 +1,7 @@
 package dev.ema4j.bench;
 
+import static dev.ema4j.bench.DeviceQuickBench.option;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ema4j.EmaConfig;
 import dev.ema4j.GpuEma;
@@ -136,10 +138,5 @@ public final class CpuSide {
         double[] s = v.clone();
         Arrays.sort(s);
         return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
-    private static String option(List<String> args, String name, String otherwise) {
-        int i = args.indexOf(name);
-        return i >= 0 && i + 1 < args.size() ? args.get(i + 1) : otherwise;
     }
 }

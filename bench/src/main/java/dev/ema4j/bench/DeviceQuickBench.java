@@ -143,7 +143,8 @@ public final class DeviceQuickBench {
         }
     }
 
-    private static String option(List<String> args, String name, String otherwise) {
+    /** The value after {@code name} in {@code args}, else {@code otherwise}. */
+    static String option(List<String> args, String name, String otherwise) {
         int i = args.indexOf(name);
         return i >= 0 && i + 1 < args.size() ? args.get(i + 1) : otherwise;
     }

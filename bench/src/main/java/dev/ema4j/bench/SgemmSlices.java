@@ -47,21 +47,15 @@ public final class SgemmSlices {
             StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "| %d | %d | %d |", m, k, n));
             for (int slice : SLICES) {
                 int width = slice == 0 ? n : slice;
-                double best = 0;
-                for (int run = 0; run < 3; run++) {
-                    int reps = 2000;
-                    long t0 = System.nanoTime();
-                    for (int r = 0; r < reps; r++) {
-                        for (int j = 0; j < n; j += width) {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, Math.min(width, n - j), k, 1f, a,
-                                    k, b.position(j).slice(), n, 0f, c.position(j).slice(), n);
-                            b.position(0);
-                            c.position(0);
-                        }
+                double gflops = gflops(2.0 * m * n * k, () -> {
+                    for (int j = 0; j < n; j += width) {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, Math.min(width, n - j), k, 1f, a, k,
+                                b.position(j).slice(), n, 0f, c.position(j).slice(), n);
+                        b.position(0);
+                        c.position(0);
                     }
-                    best = Math.max(best, 2.0 * m * n * k * reps / (System.nanoTime() - t0));
-                }
-                row.append(String.format(Locale.ROOT, " %.0f |", best));
+                });
+                row.append(String.format(Locale.ROOT, " %.0f |", gflops));
             }
             System.out.println(row);
         }
@@ -76,26 +70,28 @@ public final class SgemmSlices {
             FloatBuffer dy = filled(m * inner);
             FloatBuffer col = filled(rows * inner);
             FloatBuffer dw = filled(m * rows);
-            double[] best = new double[2];
-            for (int variant = 0; variant < 2; variant++) {
-                for (int run = 0; run < 3; run++) {
-                    int reps = 2000;
-                    long t0 = System.nanoTime();
-                    for (int r = 0; r < reps; r++) {
-                        if (variant == 0) {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, rows, inner, 1f, dy, inner, col,
-                                    inner, 1f, dw, rows);
-                        } else {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, m, inner, 1f, col, inner, dy,
-                                    inner, 1f, dw, m);
-                        }
-                    }
-                    best[variant] = Math.max(best[variant], 2.0 * m * rows * inner * reps / (System.nanoTime() - t0));
-                }
-            }
-            System.out.println(String.format(Locale.ROOT, "| %d | %d | %d | %.0f | %.0f |", m, rows, inner, best[0],
-                    best[1]));
+            double flops = 2.0 * m * rows * inner;
+            double plain = gflops(flops, () -> cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, rows, inner, 1f,
+                    dy, inner, col, inner, 1f, dw, rows));
+            double transposed = gflops(flops, () -> cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, m, inner,
+                    1f, col, inner, dy, inner, 1f, dw, m));
+            System.out.println(String.format(Locale.ROOT, "| %d | %d | %d | %.0f | %.0f |", m, rows, inner, plain,
+                    transposed));
         }
+    }
+
+    /** GFLOP/s of {@code product} ({@code flops} each), the best of 3 runs of 2000. */
+    private static double gflops(double flops, Runnable product) {
+        double best = 0;
+        for (int run = 0; run < 3; run++) {
+            int reps = 2000;
+            long t0 = System.nanoTime();
+            for (int r = 0; r < reps; r++) {
+                product.run();
+            }
+            best = Math.max(best, flops * reps / (System.nanoTime() - t0));
+        }
+        return best;
     }
 
     private static FloatBuffer filled(int n) {
