@@ -45,7 +45,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * GEMM of M = K, N = batch·P·Q and depth C·R·S forward, N·P·Q for the filter gradient, K·R·S for the data
  * gradient; linear layers likewise), thread blocks of 256 for elementwise operations, BatchNorm channels cut into
  * chunks of 2048 values (more past 256 chunks) that one block of 256 threads each reduces (NOTE: [bn-split] in
- * cuda/batchnorm.cu). Oracle results are computed once per case and shared by the layouts and backends.
+ * cuda/batchnorm.cu); and the CPU convolution's SGEMMs in slices of columns (NOTE: [gemm-slices] in CpuConv) that
+ * cut image rows. Oracle results are computed once per case and shared by the layouts and backends.
  *
  * <p>Elementwise operations with a float formula (add, addTo, copy, fill, max pooling, the average pool's gradient,
  * the SGD and EMA steps) must match bit for bit, ReLU and pooled maxima up to the sign of a zero; reductions within
@@ -141,7 +142,11 @@ abstract class NnConformanceSuite {
             conv("input smaller than the kernel, padded", 1, 2, 2, 2, 3, 3, 3, 1, 1, true),
             conv("3x1 kernel", 2, 3, 6, 7, 4, 3, 1, 1, 0, true),
             conv("1x3 kernel, pad 1", 2, 3, 5, 6, 4, 1, 3, 1, 1, false),
-            conv("2x3 kernel, stride 2, pad 1", 1, 2, 6, 5, 2, 2, 3, 2, 1, true));
+            conv("2x3 kernel, stride 2, pad 1", 1, 2, 6, 5, 2, 2, 3, 2, 1, true),
+            conv("CPU SGEMM slices of 96 columns cut 30-wide rows (depth 288, 900 columns)", 2, 32, 30, 30, 5, 3, 3, 1, 1,
+                    false),
+            conv("CPU SGEMM slices across rows of 21, stride 2 (depth 360)", 1, 40, 41, 41, 3, 3, 3, 2, 1, true),
+            conv("CPU SGEMM slices across rows of 28, no padding (depth 360)", 1, 40, 30, 30, 3, 3, 3, 1, 0, false));
 
     /** The inputs of a convolution case and the oracle's results for them. */
     record ConvData(float[] x, float[] w, float[] b, float[] dy, double[] y, double[] dx, double[] dw, double[] db) {
