@@ -5,7 +5,8 @@
 #   bench/run-cpu.sh ema|train --vs-torch [vs_torch.py options: --rounds N, --out F, --quick]
 #     ema      EMA over 64 Mi fp32 parameters against an in-place add, fused K=3 against three updates (default)
 #     train    a full SmallCnn(16) training step at batch 128, in images/s
-#     profile  where the time of a training step goes, per operation and layer (profile resnet20: ResNet-20)
+#     profile  where the time of a training step goes, per operation and layer (profile resnet20: ResNet-20);
+#              with --vs-torch, then PyTorch's step of the same model through torch.profiler (bench/torch_cpu.py)
 #     --vs-torch  ema4j and PyTorch (Debian's python3-torch, installed here when run as root) side by side in one
 #              run, interleaved, with the ratios (bench/vs_torch.py): SmallCnn(16) and ResNet-20 steps with three
 #              EMAs; the EMA flat and as 161 tensors against PyTorch's _foreach, per-tensor and in-place add
@@ -40,7 +41,13 @@ echo "OpenBLAS: $(java -cp "$cp" dev.ema4j.bench.BlasReport)"
 if [ -n "${vs_torch:-}" ]; then
     case "$what" in
         ema|train) exec /usr/bin/python3 bench/vs_torch.py "$what" --cp "$cp" ${args[@]+"${args[@]}"} ;;
-        *) echo "usage: bench/run-cpu.sh ema|train --vs-torch [--rounds N] [--out F] [--quick]" >&2; exit 2 ;;
+        profile)
+            java -Xmx4g -cp "$cp" dev.ema4j.bench.TrainStepProfile ${args[@]+"${args[@]}"}
+            model=smallCnn16
+            case " ${args[*]-} " in *" resnet20 "*) model=resnet20 ;; esac
+            echo
+            exec /usr/bin/python3 bench/torch_cpu.py profile --model "$model" --warmup 10 --steps 20 ;;
+        *) echo "usage: bench/run-cpu.sh ema|train|profile --vs-torch [--rounds N] [--out F] [--quick]" >&2; exit 2 ;;
     esac
 fi
 case "$what" in

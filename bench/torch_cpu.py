@@ -9,8 +9,10 @@ threads; one measurement, printed as one JSON line {"ms": median, ...}.
         foreach: e = e*d + p*(1-d) with _foreach_mul_/_foreach_add_; per-tensor: e.mul_(d).add_(p, alpha=1-d);
         add: e += p (_foreach_add_), the same 12 bytes per parameter as an EMA update, the memory's floor;
         over one tensor of --n fp32 values (64 Mi) or ResNet-50's 161 tensors scaled to --n in all; median of --steps
+  profile --model smallCnn16|resnet20   where the time of train's step goes: torch.profiler over --steps steps after
+        --warmup, printed as a Markdown table of the operators' self CPU time per step (not JSON)
 
-usage: /usr/bin/python3 bench/torch_cpu.py train|ema [options] [--threads T (default 2)]
+usage: /usr/bin/python3 bench/torch_cpu.py train|ema|profile [options] [--threads T (default 2)]
 """
 import argparse
 import json
@@ -56,7 +58,8 @@ def timed(op, warmup, steps):
     return ms
 
 
-def train(args):
+def training_step(args):
+    """The step that train times: a closure over the model, its optimizer, three EMAs and four synthetic batches."""
     model = SmallCnn(16, 10) if args.model == "smallCnn16" else ResNet(20, 16, 10)
     params = [p for p in model.parameters()]
     opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True, foreach=True)
@@ -82,7 +85,33 @@ def train(args):
                 torch._foreach_add_(e, live, alpha=1 - d)
 
     model.train()
-    return timed(one, args.warmup, args.steps), f"train {args.model} batch {args.batch}, 3 EMAs"
+    return one
+
+
+def train(args):
+    return timed(training_step(args), args.warmup, args.steps), f"train {args.model} batch {args.batch}, 3 EMAs"
+
+
+def profile(args):
+    step = training_step(args)
+    for _ in range(args.warmup):
+        step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(args.steps):
+            step()
+    rows = prof.key_averages(group_by_input_shape=True)
+    total = sum(r.self_cpu_time_total for r in rows)
+    print(f"PyTorch {torch.__version__}, {args.model}, batch {args.batch}, {args.threads} threads: "
+          f"{total / 1e3 / args.steps:.1f} ms of operator self time per step ({args.steps} steps)")
+    print()
+    print("| operator (input shapes) | ms/step | share |")
+    print("|---|---:|---:|")
+    for r in sorted(rows, key=lambda r: -r.self_cpu_time_total)[:args.top]:
+        if r.self_cpu_time_total < 0.001 * total:
+            break
+        shapes = " ".join("x".join(map(str, s)) for s in r.input_shapes if s) if r.input_shapes else ""
+        print(f"| {r.key} {shapes} | {r.self_cpu_time_total / 1e3 / args.steps:.2f} | "
+              f"{100 * r.self_cpu_time_total / total:.1f}% |")
 
 
 def ema(args):
@@ -114,7 +143,7 @@ def ema(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["train", "ema"])
+    parser.add_argument("what", choices=["train", "ema", "profile"])
     parser.add_argument("--model", default="smallCnn16", choices=["smallCnn16", "resnet20"])
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--layout", default="flat", choices=["flat", "resnet50"])
@@ -123,8 +152,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--top", type=int, default=30, help="profile: most rows printed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.what == "profile":
+        profile(args)
+        return
     ms, what = train(args) if args.what == "train" else ema(args)
     print(json.dumps({"what": what, "threads": args.threads, "torch": torch.__version__,
                       "ms": statistics.median(ms), "all": ms}))
