@@ -7,7 +7,8 @@ import dev.ema4j.metrics.Evaluation;
  *
  * @param model {@code "sgd"} for the live weights, {@code "ema"} for an EMA
  * @param shadow the EMA's index in the EMA config, −1 for the live weights
- * @param stats the BatchNorm statistics used: {@code "live"}, {@code "averaged"} (EMAN) or {@code "recomputed"}
+ * @param stats the BatchNorm statistics used: {@code "live"} (the running statistics of training),
+ *     {@code "averaged"} (EMAN) or {@code "recomputed"} (by a pass over training batches for these weights)
  * @param set the data set's name
  * @param metrics accuracy, NLL and ECE
  * @param probabilities the per-sample class probabilities, {@code n × classes}, in data-set order
@@ -17,8 +18,14 @@ import dev.ema4j.metrics.Evaluation;
 public record ModelEvaluation(String model, int shadow, String stats, String set, Evaluation metrics,
                               float[] probabilities, int[] labels, Memorization memorization) {
 
-    /** A short name such as {@code sgd} or {@code ema1/recomputed}. */
+    /**
+     * A short name: {@code sgd} (live weights and statistics), {@code sgd/recomputed} (live weights, statistics
+     * recomputed for them) or {@code ema1/recomputed}.
+     */
     public String variant() {
-        return shadow < 0 ? model : model + shadow + "/" + stats;
+        if (shadow < 0) {
+            return stats.equals("live") ? model : model + "/" + stats;
+        }
+        return model + shadow + "/" + stats;
     }
 }

@@ -161,15 +161,19 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
-     * Evaluates the live model and every EMA model (as configured) on every evaluation set; the network is left as
-     * it was, live weights and statistics included.
+     * Evaluates the live model (with its running BatchNorm statistics, and with statistics recomputed for its weights
+     * when recomputed statistics are configured) and every EMA model (as configured) on every evaluation set; the
+     * network is left as it was, live weights and statistics included.
      */
     public List<ModelEvaluation> evaluate() {
         List<ModelEvaluation> out = new ArrayList<>(variant("sgd", -1, "live"));
+        EvaluationConfig ec = config.evaluation();
+        if (ec.recomputedStats()) {
+            out.addAll(withLiveRecomputed(() -> variant("sgd", -1, "recomputed")));
+        }
         if (emaParams == null) {
             return out;
         }
-        EvaluationConfig ec = config.evaluation();
         for (int k = 0; k < config.ema().shadowCount(); k++) {
             int shadow = k;
             if (ec.averagedStats()) {
@@ -198,6 +202,20 @@ public final class Trainer implements AutoCloseable {
         }
         float[] live = readStatistics();
         try (SwapScope w = emaParams.swapInto(params, shadow)) {
+            recomputeStatistics(config.evaluation().recomputeBatches());
+            return action.get();
+        } finally {
+            net.backend().write(live, 0, net.parameters().statistics(), 0, live.length);
+        }
+    }
+
+    /**
+     * Runs {@code action} with the live weights and BatchNorm statistics recomputed for them (the running statistics
+     * lag the weights when the learning rate is large); then puts the running statistics back.
+     */
+    private <T> T withLiveRecomputed(java.util.function.Supplier<T> action) {
+        float[] live = readStatistics();
+        try {
             recomputeStatistics(config.evaluation().recomputeBatches());
             return action.get();
         } finally {

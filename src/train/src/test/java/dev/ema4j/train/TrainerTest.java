@@ -65,12 +65,38 @@ class TrainerTest {
             assertEquals(2, reports.size());
             assertTrue(reports.get(0).evaluations().isEmpty(), "evaluated every 2 epochs only");
             List<ModelEvaluation> last = reports.get(1).evaluations();
-            assertEquals(5, last.size(), "sgd, and two EMAs with averaged and recomputed statistics");
+            assertEquals(List.of("sgd", "sgd/recomputed", "ema0/averaged", "ema0/recomputed", "ema1/averaged",
+                    "ema1/recomputed"), last.stream().map(ModelEvaluation::variant).toList(),
+                    "the live model with running and recomputed statistics, two EMAs with averaged and recomputed");
             for (ModelEvaluation e : last) {
                 assertTrue(e.metrics().accuracy() >= 0.80, e.variant() + " reached " + e.metrics().accuracy());
                 assertEquals(10_000 * 10, e.probabilities().length);
             }
             assertTrue(reports.get(1).trainLoss() < reports.get(0).trainLoss());
+        }
+    }
+
+    /**
+     * The live model is also evaluated with BatchNorm statistics recomputed for its weights, and evaluating leaves
+     * the weights, momentum, running statistics and EMAs as they were, bit for bit.
+     */
+    @Test
+    void evaluatingTheLiveModelWithRecomputedStatisticsChangesNothing() {
+        DatasetView train = synthetic(640, 4, 11);
+        TrainingConfig config = new TrainingConfig(1, 32, 5, Sgd.nesterov(1e-3), LrSchedule.warmupCosine(0.05, 5, 20),
+                EmaConfig.of(DecaySchedule.biasCorrected(0.9), DecaySchedule.biasCorrected(0.99)), Augmentation.NONE,
+                EvaluationConfig.defaults().withRecomputeBatches(4));
+        try (Backend backend = new CpuBackend(2);
+             Network net = Network.build(backend, Models.smallCnn(4, 4), MNIST, 32, 1);
+             Trainer trainer = new Trainer(net, train, Map.of("test", synthetic(128, 4, 12)), config)) {
+            trainer.run();
+            List<float[]> before = state(backend, trainer, net);
+            List<ModelEvaluation> evaluations = trainer.evaluate();
+            List<float[]> after = state(backend, trainer, net);
+            for (int i = 0; i < before.size(); i++) {
+                assertArrayEquals(before.get(i), after.get(i), "state " + i);
+            }
+            assertEquals(1, evaluations.stream().filter(e -> e.variant().equals("sgd/recomputed")).count());
         }
     }
 
@@ -192,7 +218,8 @@ class TrainerTest {
              Network net = Network.build(backend, Models.smallCnn(4, 4), MNIST, 32, 1);
              Trainer trainer = new Trainer(net, noisy, Map.of(), config)) {
             List<ModelEvaluation> evaluations = trainer.run().get(0).evaluations();
-            assertEquals(List.of("sgd", "ema0/recomputed"), evaluations.stream().map(ModelEvaluation::variant).toList());
+            assertEquals(List.of("sgd", "sgd/recomputed", "ema0/recomputed"),
+                    evaluations.stream().map(ModelEvaluation::variant).toList());
             int noisySamples = 0;
             for (int i = 0; i < 256; i++) {
                 noisySamples += noisy.isNoisy(i) ? 1 : 0;

@@ -22,6 +22,9 @@ import java.util.List;
 record Cell(CellResult result, Path dir) {
 
     static final String SGD = "sgd";
+
+    /** The live weights with BatchNorm statistics recomputed for them. */
+    static final String SGD_RECOMPUTED = "sgd/recomputed";
     static final String PREDICTIONS = "predictions.safetensors";
 
     /**
@@ -116,6 +119,22 @@ record Cell(CellResult result, Path dir) {
             }
         }
         return best;
+    }
+
+    /** Whether the cell evaluated {@code variant} (cells from before a variant existed lack it). */
+    boolean has(String variant) {
+        return evaluated().get(0).evaluations().stream().anyMatch(v -> v.variant().equals(variant));
+    }
+
+    /** Test accuracy of {@code variant} stopped early: at its evaluated epoch of the highest validation accuracy. */
+    double earlyStoppedTestAccuracy(String variant) {
+        EpochRecord best = null;
+        for (EpochRecord e : evaluated()) {
+            if (best == null || record(e, variant, "val").accuracy() > record(best, variant, "val").accuracy()) {
+                best = e;
+            }
+        }
+        return record(best, variant, "test").accuracy();
     }
 
     /** Test accuracy of a chosen EMA at its epoch. */

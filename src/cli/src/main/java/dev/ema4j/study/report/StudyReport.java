@@ -82,7 +82,7 @@ public final class StudyReport {
      * @param out the study's directory (holds {@code cells/})
      * @param experiments names of {@link StudyPlan#EXPERIMENTS}, or {@code demo}
      * @param scale the scale the cells were run at
-     * @param seeds seeds of the cosine runs
+     * @param seeds seeds of every run group
      * @param command the command line that made the study, quoted in the setup
      */
     public static Path write(Path out, List<String> experiments, Scale scale, int seeds, String command)
@@ -208,7 +208,7 @@ public final class StudyReport {
         }
         values.forEach((k, v) -> env.row(k + " (cells)", String.join("; ", v)));
         env.row("scale", scale.name().toLowerCase());
-        env.row("seeds", "cosine runs: 1.." + seeds + "; other groups: seed 1");
+        env.row("seeds", "every group: 1.." + seeds);
         env.row("command", "`" + command + "`");
 
         Table runs = Table.of("Runs by group (the expected specs; SmallCnn, SGD with Nesterov momentum 0.9, 80/20 "

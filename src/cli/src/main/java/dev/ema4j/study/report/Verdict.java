@@ -2,6 +2,7 @@ package dev.ema4j.study.report;
 
 import com.fasterxml.jackson.annotation.JsonValue;
 import java.util.List;
+import java.util.function.DoubleFunction;
 
 /**
  * Our verdict on a claim.
@@ -38,23 +39,49 @@ record Verdict(Claim claim, String ours, Outcome outcome, String reason, List<St
         return new Verdict(claim, "—", Outcome.INCONCLUSIVE, "cells missing or made from another spec", keys);
     }
 
+    /** The direction of the paper's claim for a paired difference (EMA − baseline). */
+    enum Expect {
+        /** The claim is that the difference is positive (e.g. the EMA is more accurate). */
+        ABOVE_0("> 0"),
+        /** The claim is that the difference is negative (e.g. the EMA's calibration error is lower). */
+        BELOW_0("< 0");
+
+        private final String text;
+
+        Expect(String text) {
+            this.text = text;
+        }
+    }
+
+    /** The rule of {@link #paired}, for a claim's rule text. */
+    static final String PAIRED_RULE = "per-seed paired differences, mean ± std and the 95% Student-t interval of the "
+            + "mean; reproduced if the interval excludes 0 in the paper's direction, not reproduced if it excludes 0 "
+            + "the other way, else inconclusive; one seed is always inconclusive";
+
     /**
-     * A "better" verdict on per-seed gains (in fractions): reproduced if the mean gain exceeds one standard error
-     * of the gains (0 with one seed), not reproduced if it is ≤ 0, inconclusive in between.
+     * The verdict on per-seed paired differences ({@link #PAIRED_RULE}).
+     *
+     * @param what the difference, for the reason (e.g. "EMA − SGD test accuracy")
+     * @param unit formats a difference (e.g. {@link Fmt#pp})
      */
-    static Verdict gain(Claim claim, String ours, double... gains) {
-        double mean = Stat.mean(gains);
-        double se = Stat.std(gains) / Math.sqrt(gains.length);
-        String seeds = gains.length == 1 ? "one seed" : gains.length + " seeds";
-        if (mean <= 0) {
-            return of(claim, ours, Outcome.NOT_REPRODUCED, "mean gain " + Fmt.pp(mean) + " ≤ 0 (" + seeds + ")");
+    static Verdict paired(Claim claim, String ours, String what, Expect expect, DoubleFunction<String> unit,
+                          double... differences) {
+        Paired p = Paired.of(differences);
+        if (p.n() < 2) {
+            return of(claim, ours, Outcome.INCONCLUSIVE, what + " " + unit.apply(p.mean())
+                    + " on one seed: no interval, so no verdict");
         }
-        if (mean <= se) {
-            return of(claim, ours, Outcome.INCONCLUSIVE, "mean gain " + Fmt.pp(mean) + " within one standard error ("
-                    + Fmt.pp(se) + ", " + seeds + ")");
+        String interval = what + " " + unit.apply(p.mean()) + " ± " + unit.apply(p.std()).replace("+", "")
+                + ", 95% interval [" + unit.apply(p.lo()) + ", " + unit.apply(p.hi()) + "], " + p.n() + " seeds";
+        boolean inDirection = expect == Expect.ABOVE_0 ? p.above0() : p.below0();
+        boolean against = expect == Expect.ABOVE_0 ? p.below0() : p.above0();
+        if (inDirection) {
+            return of(claim, ours, Outcome.REPRODUCED, interval + ": excludes 0, " + expect.text);
         }
-        return of(claim, ours, Outcome.REPRODUCED, "mean gain " + Fmt.pp(mean) + " > one standard error ("
-                + Fmt.pp(se) + ", " + seeds + ")");
+        if (against) {
+            return of(claim, ours, Outcome.NOT_REPRODUCED, interval + ": excludes 0 the other way");
+        }
+        return of(claim, ours, Outcome.INCONCLUSIVE, interval + ": contains 0");
     }
 
     /** The verdict as printed: the outcome, and the missing cells if any. */

@@ -1,12 +1,15 @@
 package dev.ema4j.study.report;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ema4j.study.CellResult.EpochRecord;
 import dev.ema4j.study.CellResult.VariantRecord;
 import dev.ema4j.study.CellResult;
 import dev.ema4j.study.Scale;
 import dev.ema4j.study.StudyPlan;
+import dev.ema4j.study.report.Verdict.Expect;
 import dev.ema4j.study.report.Verdict.Outcome;
 import java.nio.file.Path;
 import java.util.List;
@@ -32,22 +35,54 @@ class ReportPartsTest {
     }
 
     @Test
-    void gainRuleUsesOneStandardError() {
-        assertEquals(Outcome.REPRODUCED, Verdict.gain(CLAIM, "", 0.001).outcome());
-        assertEquals(Outcome.NOT_REPRODUCED, Verdict.gain(CLAIM, "", 0.0).outcome());
-        // mean 0.01, std 0.0361, SE 0.0208 > mean
-        assertEquals(Outcome.INCONCLUSIVE, Verdict.gain(CLAIM, "", -0.02, 0.02, 0.03).outcome());
-        // mean 0.02, SE 0.0058 < mean
-        assertEquals(Outcome.REPRODUCED, Verdict.gain(CLAIM, "", 0.01, 0.02, 0.03).outcome());
-        assertEquals(Outcome.NOT_REPRODUCED, Verdict.gain(CLAIM, "", 0.01, -0.02, -0.03).outcome());
+    void oneSeedIsNeverReproduced() {
+        Verdict v = Verdict.paired(CLAIM, "", "gain", Expect.ABOVE_0, Fmt::pp, 0.05);
+        assertEquals(Outcome.INCONCLUSIVE, v.outcome());
+        assertTrue(v.reason().contains("one seed"), v.reason());
+        assertEquals(Outcome.INCONCLUSIVE, Verdict.paired(CLAIM, "", "gain", Expect.BELOW_0, Fmt::pp, -0.05).outcome());
     }
 
     @Test
-    void robustnessRuleHasTwoPercentagePointThreshold() {
-        assertEquals(Outcome.REPRODUCED, NoiseSection.robustness(CLAIM, "", 0.02).outcome());
-        assertEquals(Outcome.INCONCLUSIVE, NoiseSection.robustness(CLAIM, "", 0.0199).outcome());
-        assertEquals(Outcome.INCONCLUSIVE, NoiseSection.robustness(CLAIM, "", 0).outcome());
-        assertEquals(Outcome.NOT_REPRODUCED, NoiseSection.robustness(CLAIM, "", -0.001).outcome());
+    void anIntervalAroundZeroIsInconclusive() {
+        // mean 0.01, std 0.0265, half-width t(2) · std / √3 = 4.303 · 0.0265 / 1.732 = 0.0657
+        Verdict v = Verdict.paired(CLAIM, "", "gain", Expect.ABOVE_0, Fmt::pp, -0.02, 0.02, 0.03);
+        assertEquals(Outcome.INCONCLUSIVE, v.outcome());
+        assertTrue(v.reason().contains("[-5.57 pp, +7.57 pp]"), v.reason());
+        // a mean 1.73 standard errors above 0 (the old one-standard-error rule said "reproduced") is inconclusive
+        assertEquals(Outcome.INCONCLUSIVE, Verdict.paired(CLAIM, "", "gain", Expect.ABOVE_0, Fmt::pp,
+                0.0, 0.01, 0.02).outcome());
+    }
+
+    @Test
+    void aClearEffectIsReproducedInTheClaimedDirectionOnly() {
+        double[] up = {0.01, 0.02, 0.03};  // mean 0.02, std 0.01: interval [−0.0048, 0.0448]
+        assertEquals(Outcome.INCONCLUSIVE, Verdict.paired(CLAIM, "", "g", Expect.ABOVE_0, Fmt::pp, up).outcome());
+        double[] clear = {0.039, 0.041, 0.040, 0.038, 0.042};
+        assertEquals(Outcome.REPRODUCED, Verdict.paired(CLAIM, "", "g", Expect.ABOVE_0, Fmt::pp, clear).outcome());
+        assertEquals(Outcome.NOT_REPRODUCED, Verdict.paired(CLAIM, "", "g", Expect.BELOW_0, Fmt::pp, clear)
+                .outcome());
+        double[] down = {-0.039, -0.041, -0.040};
+        assertEquals(Outcome.REPRODUCED, Verdict.paired(CLAIM, "", "g", Expect.BELOW_0, Fmt::pp, down).outcome());
+        assertEquals(Outcome.NOT_REPRODUCED, Verdict.paired(CLAIM, "", "g", Expect.ABOVE_0, Fmt::pp, down)
+                .outcome());
+    }
+
+    @Test
+    void pairedIntervalUsesStudentT() {
+        assertEquals(12.706, Paired.t975(1), 1e-9);
+        assertEquals(4.303, Paired.t975(2), 1e-9);
+        assertEquals(2.042, Paired.t975(30), 1e-9);
+        // the expansion beyond the table: t(0.975, 31) = 2.0395, t(0.975, 60) = 2.0003, t(0.975, 1000) = 1.9623
+        assertEquals(2.0395, Paired.t975(31), 1e-3);
+        assertEquals(2.0003, Paired.t975(60), 1e-3);
+        assertEquals(1.9623, Paired.t975(1000), 1e-3);
+        Paired p = Paired.of(1, 2, 3);
+        assertEquals(2, p.mean(), 1e-12);
+        assertEquals(2 - 4.303 / Math.sqrt(3), p.lo(), 1e-9);
+        assertEquals(2 + 4.303 / Math.sqrt(3), p.hi(), 1e-9);
+        assertTrue(Double.isNaN(Paired.of(1).lo()));
+        assertThrows(IllegalArgumentException.class, Paired::of);
+        assertThrows(IllegalArgumentException.class, () -> Paired.t975(0));
     }
 
     @Test
