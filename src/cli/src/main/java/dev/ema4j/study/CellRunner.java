@@ -17,6 +17,7 @@ import dev.ema4j.io.FloatTensor;
 import dev.ema4j.io.SafetensorsWriter;
 import dev.ema4j.metrics.Classification;
 import dev.ema4j.nn.Linear;
+import dev.ema4j.nn.Layer;
 import dev.ema4j.nn.Models;
 import dev.ema4j.nn.Network;
 import dev.ema4j.ops.Shape;
@@ -112,10 +113,18 @@ public final class CellRunner {
         List<CellResult.EpochRecord> epochs = new ArrayList<>();
         Predictions predictions = new Predictions();
         Map<String, Double> probes = new LinkedHashMap<>();
-        try (Network net = Network.build(backend, Models.smallCnn(spec.width(), outputs), new Shape(1, 1, 28, 28),
-                spec.batch(), spec.seed());
+        Layer model = spec.model().equals("smallCnn") ? Models.smallCnn(spec.width(), outputs)
+                : Models.smallCnnNoBatchNorm(spec.width(), outputs);
+        try (Network net = Network.build(backend, model, new Shape(1, 1, 28, 28), spec.batch(), spec.seed());
              Trainer trainer = new Trainer(net, split.train(), evalSets, config)) {
+            UniformAverage swa = new UniformAverage();
             trainer.onEpoch(report -> {
+                if (spec.swaFrom() > 0 && report.epoch() + 1 > spec.swaFrom() * spec.epochs()) {
+                    swa.add(trainer.liveWeights());
+                }
+                if (spec.copyBack() >= 0) {
+                    trainer.copyEmaIntoLiveWeights(spec.copyBack());
+                }
                 epochs.add(record(report));
                 predictions.add(report);
                 progress.line(summary(spec, report));
@@ -128,6 +137,10 @@ public final class CellRunner {
                 }
             } finally {
                 progress.done();
+            }
+            if (swa.count() > 0) {
+                int last = epochs.size() - 1;
+                epochs.set(last, withEvaluations(epochs.get(last), trainer.evaluateWeights("swa", swa.mean())));
             }
             if (spec.probe()) {
                 probes.putAll(probe(spec, trainer, net, trainSet, testSet, classes));
@@ -154,22 +167,63 @@ public final class CellRunner {
                 .withEvery(spec.every()).withClock(EmaClock.EMA_UPDATES);
     }
 
-    private static CellResult.EpochRecord record(EpochReport r) {
+    /** A running uniform average of weight vectors (SWA's), in double. */
+    private static final class UniformAverage {
+        private double[] sum;
+        private int count;
+
+        void add(float[] w) {
+            if (sum == null) {
+                sum = new double[w.length];
+            }
+            for (int i = 0; i < w.length; i++) {
+                sum[i] += w[i];
+            }
+            count++;
+        }
+
+        int count() {
+            return count;
+        }
+
+        float[] mean() {
+            float[] m = new float[sum.length];
+            for (int i = 0; i < m.length; i++) {
+                m[i] = (float) (sum[i] / count);
+            }
+            return m;
+        }
+    }
+
+    /** {@code e} with the records of {@code more} added. */
+    private static CellResult.EpochRecord withEvaluations(CellResult.EpochRecord e, List<ModelEvaluation> more) {
+        List<CellResult.VariantRecord> variants = new ArrayList<>(e.evaluations());
+        variants.addAll(variants(more));
+        return new CellResult.EpochRecord(e.epoch(), e.step(), e.lr(), e.trainLoss(), e.trainAccuracy(), variants);
+    }
+
+    private static List<CellResult.VariantRecord> variants(List<ModelEvaluation> evaluations) {
         List<CellResult.VariantRecord> variants = new ArrayList<>();
-        for (ModelEvaluation e : r.evaluations()) {
+        for (ModelEvaluation e : evaluations) {
             var m = e.memorization();
             variants.add(new CellResult.VariantRecord(e.variant(), e.set(), e.metrics().accuracy(), e.metrics().nll(),
                     e.metrics().eceEqualMass(), e.metrics().eceEqualWidth(), m == null ? null : m.cleanAccuracy(),
                     m == null ? null : m.memorized(), m == null ? null : m.corrected()));
         }
-        return new CellResult.EpochRecord(r.epoch(), r.step(), r.lr(), r.trainLoss(), r.trainAccuracy(), variants);
+        return variants;
+    }
+
+    private static CellResult.EpochRecord record(EpochReport r) {
+        return new CellResult.EpochRecord(r.epoch(), r.step(), r.lr(), r.trainLoss(), r.trainAccuracy(),
+                variants(r.evaluations()));
     }
 
     private static String summary(RunSpec spec, EpochReport r) {
         StringBuilder sb = new StringBuilder(String.format("%s epoch %d/%d: loss %.4f, train acc %.4f", spec.key(),
                 r.epoch() + 1, spec.epochs(), r.trainLoss(), r.trainAccuracy()));
         for (ModelEvaluation e : r.evaluations()) {
-            if (e.set().equals("test") && !e.variant().endsWith("/averaged")) {
+            // the live model with recomputed statistics; its running statistics lag its weights
+            if (e.set().equals("test") && e.variant().endsWith("/recomputed")) {
                 sb.append(String.format(", %s %.4f", e.variant(), e.metrics().accuracy()));
             }
         }

@@ -7,8 +7,7 @@ import java.util.Objects;
  * Everything that determines one training run of a study (a "cell"): data, model, optimizer, EMAs, evaluation and
  * seed. Runs are independent: each can execute alone, in its own process or on its own machine.
  *
- * @param group the family of runs this belongs to: {@code cosine}, {@code constant}, {@code step}, {@code noise20},
- *     {@code noise40} or {@code transfer}
+ * @param group the family of runs this belongs to ({@link StudyPlan#spec} lists them)
  * @param width width of {@code SmallCnn}
  * @param trainSamples samples drawn from the 60k training images before the 80/20 split; 0 for all
  * @param noise symmetric label-noise rate applied to the drawn samples (training and validation)
@@ -27,12 +26,17 @@ import java.util.Objects;
  * @param memorizationSamples training samples on which memorization of noisy labels is measured (0: none)
  * @param evalEvery evaluate after every {@code evalEvery}-th epoch (and the last)
  * @param probe after training, fit linear probes on the other five classes (transfer)
+ * @param model {@code smallCnn}, or {@code smallCnnNoBatchNorm} (the same network without BatchNorm)
+ * @param swaFrom when above 0, a uniform average of the live weights at the ends of the epochs after this fraction
+ *     of the run (SWA) is evaluated at the end, statistics recomputed, as variant {@code swa/recomputed}
+ * @param copyBack when ≥ 0, the EMA of this index is copied into the live weights at the end of every epoch (the
+ *     paper's ablation); −1 for none
  * @param seed initialization, shuffling and augmentation (the data subset, noise and split use {@link #DATA_SEED})
  */
 public record RunSpec(String group, int width, int trainSamples, double noise, List<Integer> classes, int testSamples,
                       int epochs, int batch, String lr, double baseLr, double weightDecay, List<Double> decays,
                       int every, boolean averagedStats, int recomputeBatches, int memorizationSamples, int evalEvery,
-                      boolean probe, long seed) {
+                      boolean probe, String model, double swaFrom, int copyBack, long seed) {
 
     /** Seed of the data subset, label noise and split, shared by all seeds of a study so they see the same data. */
     public static final long DATA_SEED = 1234;
@@ -43,6 +47,13 @@ public record RunSpec(String group, int width, int trainSamples, double noise, L
         decays = List.copyOf(decays);
         if (!List.of("cosine", "constant", "step").contains(lr)) {
             throw new IllegalArgumentException("lr is \"" + lr + "\"; must be cosine, constant or step");
+        }
+        if (!List.of("smallCnn", "smallCnnNoBatchNorm").contains(model)) {
+            throw new IllegalArgumentException("model is \"" + model + "\"; must be smallCnn or smallCnnNoBatchNorm");
+        }
+        if (swaFrom < 0 || swaFrom >= 1 || copyBack < -1 || copyBack >= decays.size()) {
+            throw new IllegalArgumentException("swaFrom is " + swaFrom + " (must be in [0, 1)), copyBack " + copyBack
+                    + " (must be −1 or an EMA index below " + decays.size() + ")");
         }
     }
 

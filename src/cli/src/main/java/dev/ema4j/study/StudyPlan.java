@@ -20,24 +20,35 @@ public final class StudyPlan {
 
     /** The experiments of {@code all}, in report order ({@code demo} is the demo command's own). */
     public static final List<String> EXPERIMENTS = List.of("dynamics", "bn", "noise", "consistency", "calibration",
-            "transfer", "lr");
+            "transfer", "lr", "swa", "every", "copyback");
 
     private static final Map<String, List<String>> GROUPS = Map.of(
-            "dynamics", List.of("cosine", "constant", "step"),
-            "bn", List.of("cosine"),
-            "noise", List.of("noise20", "noise40"),
+            "dynamics", List.of("cosine", "constant", "step", "overfit"),
+            "bn", List.of("cosine", "nobn"),
+            "noise", List.of("noise20", "noise40", "noise40-10k", "noise40-all"),
             "consistency", List.of("cosine"),
             "calibration", List.of("cosine"),
             "transfer", List.of("transfer"),
-            "lr", List.of("cosine", "constant"),
-            "demo", List.of("demo-clean", "demo-noise40"));
+            "lr", List.of("cosine", "constant", "cosine-lr0.05", "cosine-lr0.2"),
+            "swa", List.of("cosine"),
+            "every", List.of("cosine", "every1"),
+            "copyback", List.of("cosine", "copyback"));
+
+    /** Groups cheap enough to run at least {@link #CHEAP_SEEDS} seeds (2k training images). */
+    private static final List<String> CHEAP = List.of("noise20", "noise40");
+
+    /** Seeds of the {@link #CHEAP} groups at least. */
+    public static final int CHEAP_SEEDS = 5;
+
+    /** The demo's groups; not part of {@code all}. */
+    private static final List<String> DEMO = List.of("demo-clean", "demo-noise40");
 
     private StudyPlan() {
     }
 
     /** The run groups an experiment reads. */
     public static List<String> groups(String experiment) {
-        List<String> g = GROUPS.get(experiment);
+        List<String> g = experiment.equals("demo") ? DEMO : GROUPS.get(experiment);
         if (g == null) {
             throw new IllegalArgumentException("unknown experiment \"" + experiment + "\"; choose one of "
                     + EXPERIMENTS + " or all");
@@ -49,8 +60,9 @@ public final class StudyPlan {
     public static final int MAX_SEEDS = 1000;
 
     /**
-     * The runs of {@code experiments} at {@code scale}: every group with seeds 1..{@code seeds}, so that each claim
-     * rests on per-seed paired differences (the same seed numbers in every group).
+     * The runs of {@code experiments} at {@code scale}: every group with seeds 1..{@code seeds} (the cheap
+     * label-noise groups at full scale at least {@link #CHEAP_SEEDS}), so that each claim rests on per-seed paired
+     * differences (the same seed numbers in every group).
      */
     public static List<RunSpec> runs(List<String> experiments, Scale scale, int seeds) {
         if (seeds < 1 || seeds > MAX_SEEDS) {
@@ -62,7 +74,8 @@ public final class StudyPlan {
         }
         List<RunSpec> runs = new ArrayList<>();
         for (String g : groups) {
-            for (long seed = 1; seed <= seeds; seed++) {
+            int n = CHEAP.contains(g) && scale == Scale.FULL ? Math.max(seeds, CHEAP_SEEDS) : seeds;
+            for (long seed = 1; seed <= n; seed++) {
                 runs.add(spec(g, scale, seed));
             }
         }
@@ -70,23 +83,34 @@ public final class StudyPlan {
     }
 
     /**
-     * The label-noise runs, in the memorization regime the paper's claim is about: a wider SmallCnn(32) on 2k
-     * images without weight decay for 60 epochs, where SGD ends up fitting almost every noisy label (with 60k images
-     * and 15 epochs it fits a few percent, and its last iterate is as good as the EMA). EMAs every 4 steps, so the
-     * decays span windows from 3 epochs to the whole run.
+     * The label-noise runs, in the memorization regime the paper's claim is about: a wider SmallCnn(32) without weight
+     * decay on 2k images for 60 epochs, where SGD ends up fitting almost every noisy label; and, at 40% noise, the
+     * same network on 10k images for 24 epochs and on all 60k (48k for training) for 10 epochs (96k, 192k and 480k
+     * training samples seen), to show where the EMA's gain appears and where it vanishes. EMAs every 4 steps.
      */
     private static RunSpec noise(String group, Scale scale, long seed, List<Double> decays, int recompute) {
         boolean full = scale == Scale.FULL;
-        return new RunSpec(group, full ? 32 : 4, full ? 2000 : 600, group.equals("noise20") ? 0.2 : 0.4, List.of(),
-                full ? 5000 : 500, full ? 60 : 2, full ? 128 : 64, "cosine", full ? 0.05 : 0.1, 0, decays,
-                full ? 4 : 2, false, recompute, full ? 1600 : 480, full ? 3 : 1, false, seed);
+        int samples = switch (group) {
+            case "noise40-10k" -> full ? 10_000 : 800;
+            case "noise40-all" -> full ? 0 : 1000;
+            default -> full ? 2000 : 600;
+        };
+        int epochs = switch (group) {
+            case "noise40-10k" -> full ? 24 : 2;
+            case "noise40-all" -> full ? 10 : 2;
+            default -> full ? 60 : 2;
+        };
+        return new RunSpec(group, full ? 32 : 4, samples, group.equals("noise20") ? 0.2 : 0.4, List.of(),
+                full ? 5000 : 500, epochs, full ? 128 : 64, "cosine", full ? 0.05 : 0.1, 0, decays, full ? 4 : 2,
+                false, recompute, full ? 1600 : 480, full ? Math.max(1, epochs / 20) : 1, false, "smallCnn", 0, -1,
+                seed);
     }
 
     /**
-     * The demo's runs, a few minutes together on two CPU cores: SmallCnn(16) on 12k clean images for 8 epochs; and
-     * on 1k images with 40% symmetric noise for 60 epochs without weight decay, where SGD comes to fit most noisy
-     * labels (the regime of the paper's claim). Three EMAs, every 4 steps. {@link Scale#QUICK}: a tiny version for
-     * tests.
+     * The demo's runs, about four minutes together on two CPU cores: three seeds of SmallCnn(16) on 8k clean images
+     * for 6 epochs, evaluated after every epoch (the early lead); three seeds on 1k images with 40% symmetric noise
+     * for 60 epochs without weight decay, where SGD comes to fit most noisy labels (the regime of the paper's claim).
+     * Three EMAs, every 4 steps, 2000 test images. {@link Scale#QUICK}: a tiny version for tests.
      */
     private static RunSpec demo(String group, Scale scale, long seed) {
         boolean full = scale == Scale.FULL;
@@ -94,16 +118,24 @@ public final class StudyPlan {
         List<Double> decays = List.of(0.9, 0.968, 0.992);
         if (!full) {
             return new RunSpec(group, 4, 600, noisy ? 0.4 : 0, List.of(), 500, 2, 64, "cosine", 0.1, 5e-4, decays, 2,
-                    false, 2, 0, 1, false, seed);
+                    false, 2, 0, 1, false, "smallCnn", 0, -1, seed);
         }
         return noisy
-                ? new RunSpec(group, 16, 1000, 0.4, List.of(), 5000, 60, 128, "cosine", 0.05, 0, decays, 4, false, 5,
-                        0, 3, false, seed)
-                : new RunSpec(group, 16, 12_000, 0, List.of(), 5000, 8, 128, "cosine", 0.1, 5e-4, decays, 4, false, 10,
-                        0, 1, false, seed);
+                ? new RunSpec(group, 16, 1000, 0.4, List.of(), 2000, 60, 128, "cosine", 0.05, 0, decays, 4, false, 5,
+                        0, 6, false, "smallCnn", 0, -1, seed)
+                : new RunSpec(group, 16, 8000, 0, List.of(), 2000, 6, 128, "cosine", 0.1, 5e-4, decays, 4, false, 10,
+                        0, 1, false, "smallCnn", 0, -1, seed);
     }
 
-    /** The run of {@code group} at {@code scale} with {@code seed}. */
+    /**
+     * The run of {@code group} at {@code scale} with {@code seed}. Groups: {@code cosine}, {@code constant} and
+     * {@code step} (SmallCnn(16) on all 48k training images for 15 epochs under three LR schedules; cosine also
+     * keeps SWA over the last quarter); {@code cosine-lr0.05} and {@code cosine-lr0.2} (other peak LRs);
+     * {@code every1} (EMAs updated every step with the decays compensated, α^(1/16)); {@code copyback} (the EMA of
+     * decay 0.968 copied into the live weights after every epoch); {@code nobn} (the network without BatchNorm, peak
+     * LR 0.05); {@code overfit} (SmallCnn(32) on 4k clean images, no weight decay, 60 epochs: near-zero training
+     * loss); the label-noise groups ({@link #noise}); {@code transfer}; the demo's.
+     */
     public static RunSpec spec(String group, Scale scale, long seed) {
         boolean full = scale == Scale.FULL;
         List<Double> decays = full ? List.of(0.9, 0.968, 0.992, 0.998) : List.of(0.5, 0.9);
@@ -116,10 +148,24 @@ public final class StudyPlan {
         int recompute = full ? 20 : 2;
         return switch (group) {
             case "cosine", "constant", "step" -> new RunSpec(group, width, samples, 0, List.of(), tests, epochs, batch,
-                    group, 0.1, 5e-4, decays, every, group.equals("cosine"), recompute, 0, 1, false, seed);
-            case "noise20", "noise40" -> noise(group, scale, seed, decays, recompute);
+                    group, 0.1, 5e-4, decays, every, group.equals("cosine"), recompute, 0, 1, false, "smallCnn",
+                    group.equals("cosine") ? 0.75 : 0, -1, seed);
+            case "cosine-lr0.05", "cosine-lr0.2" -> new RunSpec(group, width, samples, 0, List.of(), tests, epochs,
+                    batch, "cosine", group.endsWith("0.05") ? 0.05 : 0.2, 5e-4, decays, every, false, recompute, 0, 1,
+                    false, "smallCnn", 0, -1, seed);
+            case "every1" -> new RunSpec(group, width, samples, 0, List.of(), tests, epochs, batch, "cosine", 0.1,
+                    5e-4, decays.stream().map(d -> Math.pow(d, 1.0 / every)).toList(), 1, false, recompute, 0, 1,
+                    false, "smallCnn", 0, -1, seed);
+            case "copyback" -> new RunSpec(group, width, samples, 0, List.of(), tests, epochs, batch, "cosine", 0.1,
+                    5e-4, decays, every, false, recompute, 0, 1, false, "smallCnn", 0, 1, seed);
+            case "nobn" -> new RunSpec(group, width, samples, 0, List.of(), tests, epochs, batch, "cosine", 0.05,
+                    5e-4, decays, every, false, recompute, 0, 1, false, "smallCnnNoBatchNorm", 0, -1, seed);
+            case "overfit" -> new RunSpec(group, full ? 32 : 4, full ? 4000 : 600, 0, List.of(), tests,
+                    full ? 60 : 4, batch, "cosine", 0.1, 0, decays, full ? 4 : 2, false, recompute, 0, full ? 3 : 1,
+                    false, "smallCnn", 0, -1, seed);
+            case "noise20", "noise40", "noise40-10k", "noise40-all" -> noise(group, scale, seed, decays, recompute);
             case "transfer" -> new RunSpec(group, width, samples, 0, List.of(0, 1, 2, 3, 4), tests, epochs, batch,
-                    "cosine", 0.1, 5e-4, decays, every, false, recompute, 0, epochs, true, seed);
+                    "cosine", 0.1, 5e-4, decays, every, false, recompute, 0, epochs, true, "smallCnn", 0, -1, seed);
             case "demo-clean", "demo-noise40" -> demo(group, scale, seed);
             default -> throw new IllegalArgumentException("unknown run group \"" + group + "\"");
         };

@@ -72,8 +72,10 @@ class CommandsTest {
         Object[] r = run("demo", "--scale", "quick", "--out", dir.toString(), "--quiet");
         assertEquals(0, r[0], (String) r[1]);
         String out = (String) r[1];
-        assertTrue(out.contains("| clean labels | last iterate (SGD, epoch 2) |")
-                && out.contains("| 40% noisy labels | best EMA (decay"), out);
+        assertTrue(out.contains("**Clean labels: test accuracy per epoch (mean ± std over seeds)**")
+                && out.contains("| 2 | ") && out.contains("| EMA selected on validation (decay and epoch) | "), out);
+        assertTrue(out.contains("EMA is strong early (clean labels)") && !out.contains("![") , out);
+        assertTrue(out.contains("3 seeds") || out.contains("on one seed"), "verdicts state their seeds: " + out);
         assertTrue(out.contains("report: " + dir.resolve("report.md")), out);
     }
 

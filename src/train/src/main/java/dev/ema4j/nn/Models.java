@@ -33,6 +33,25 @@ public final class Models {
     }
 
     /**
+     * {@link #smallCnn(int, int)} without BatchNorm: each convolution has a bias and is followed by a ReLU. For
+     * comparing EMAs of a network with no statistics to recompute.
+     */
+    public static Layer smallCnnNoBatchNorm(int width, int classes) {
+        int w = width;
+        return new Sequential(List.of(
+                new Conv2d(1, w, 3, 1, 1, true), new Relu(),
+                new Conv2d(w, w, 3, 1, 1, true), new Relu(),
+                new MaxPool2d(2),
+                new Conv2d(w, 2 * w, 3, 1, 1, true), new Relu(),
+                new Conv2d(2 * w, 2 * w, 3, 1, 1, true), new Relu(),
+                new MaxPool2d(2),
+                new GlobalAvgPool(),
+                new Linear(2 * w, classes)),
+                List.of("conv1", "relu1", "conv2", "relu2", "pool1", "conv3", "relu3", "conv4", "relu4", "pool2", "gap",
+                        "fc"));
+    }
+
+    /**
      * A CIFAR-style ResNet of depth {@code 6n + 2} (8, 14, 20, …): conv3x3(in→w)+BN+ReLU, three stages of n
      * {@link BasicBlock}s of widths w, 2w, 4w (the second and third start with stride 2), global average pool,
      * linear(4w→classes).

@@ -2,6 +2,7 @@ package dev.ema4j.train;
 
 import dev.ema4j.GpuEma;
 import dev.ema4j.SwapScope;
+import dev.ema4j.backend.DeviceBuffer;
 import dev.ema4j.backend.Params;
 import dev.ema4j.data.Batch;
 import dev.ema4j.data.BatchConfig;
@@ -207,6 +208,49 @@ public final class Trainer implements AutoCloseable {
         } finally {
             net.backend().write(live, 0, net.parameters().statistics(), 0, live.length);
         }
+    }
+
+    /**
+     * Replaces the live weights by EMA shadow {@code shadow} (the paper's "copy the EMA back into training"
+     * ablation); momentum, BatchNorm statistics and the EMAs are unchanged.
+     */
+    public void copyEmaIntoLiveWeights(int shadow) {
+        if (emaParams == null) {
+            throw new IllegalStateException("this trainer keeps no EMA");
+        }
+        emaParams.copyTo(params, shadow);
+    }
+
+    /**
+     * Evaluates {@code weights} (the network's parameter layout, e.g. an average of live weights kept by the caller)
+     * with BatchNorm statistics recomputed for them, on every evaluation set, as variant {@code model + "/recomputed"};
+     * the network is left as it was.
+     *
+     * @throws IllegalArgumentException if {@code weights} is not as long as the network's parameters
+     */
+    public List<ModelEvaluation> evaluateWeights(String model, float[] weights) {
+        Objects.requireNonNull(model, "model");
+        DeviceBuffer values = net.parameters().values();
+        if (weights.length != values.length()) {
+            throw new IllegalArgumentException("weights has " + weights.length + " floats, the network's parameters "
+                    + values.length());
+        }
+        float[] live = new float[weights.length];
+        net.backend().read(values, 0, live, 0, live.length);
+        try {
+            net.backend().write(weights, 0, values, 0, weights.length);
+            return withLiveRecomputed(() -> variant(model, -1, "recomputed"));
+        } finally {
+            net.backend().write(live, 0, values, 0, live.length);
+        }
+    }
+
+    /** The live weights, in the network's parameter layout. */
+    public float[] liveWeights() {
+        DeviceBuffer values = net.parameters().values();
+        float[] w = new float[Math.toIntExact(values.length())];
+        net.backend().read(values, 0, w, 0, w.length);
+        return w;
     }
 
     /**

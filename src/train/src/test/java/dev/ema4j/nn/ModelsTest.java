@@ -68,4 +68,26 @@ class ModelsTest {
         }
         assertThrows(IllegalArgumentException.class, () -> Models.resnet(10, 16, 10));
     }
+
+    @Test
+    void smallCnnWithoutBatchNormHasBiasesAndNoStatisticsAndTrains() {
+        int w = 4;
+        long expected = 9L * w + w + 9L * w * w + w + 9L * w * 2 * w + 2 * w + 9L * 4 * w * w + 2 * w + 2L * w * 10 + 10;
+        try (Backend backend = new CpuBackend(2);
+             Network net = Network.build(backend, Models.smallCnnNoBatchNorm(w, 10), MNIST, 8, 1)) {
+            assertEquals(expected, net.parameters().parameterCount());
+            assertTrue(net.parameters().slots().stream().noneMatch(ParameterStore.Slot::statistic));
+            float[] x = new float[8 * 784];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) Math.sin(i * 0.37);
+            }
+            int[] y = {0, 1, 2, 3, 4, 5, 6, 7};
+            double first = net.trainStep(x, y, Sgd.nesterov(0), 0.05);
+            double later = first;
+            for (int s = 0; s < 30; s++) {
+                later = net.trainStep(x, y, Sgd.nesterov(0), 0.05);
+            }
+            assertTrue(later < first, "loss " + first + " -> " + later);
+        }
+    }
 }

@@ -100,6 +100,54 @@ class TrainerTest {
         }
     }
 
+    /**
+     * evaluateWeights scores given weights with statistics recomputed for them and restores the network; the live
+     * weights scored that way are the sgd/recomputed variant; copying an EMA into the live weights replaces them.
+     */
+    @Test
+    void evaluatesGivenWeightsAndCopiesAnEmaBack() {
+        TrainingConfig config = new TrainingConfig(1, 32, 5, Sgd.nesterov(1e-3), LrSchedule.warmupCosine(0.05, 5, 20),
+                EmaConfig.of(DecaySchedule.biasCorrected(0.9), DecaySchedule.biasCorrected(0.99)), Augmentation.NONE,
+                EvaluationConfig.defaults().withRecomputeBatches(4));
+        try (Backend backend = new CpuBackend(2);
+             Network net = Network.build(backend, Models.smallCnn(4, 4), MNIST, 32, 1);
+             Trainer trainer = new Trainer(net, synthetic(640, 4, 11), Map.of("test", synthetic(128, 4, 12)), config)) {
+            List<ModelEvaluation> live = trainer.run().get(0).evaluations();
+            List<float[]> before = state(backend, trainer, net);
+            List<ModelEvaluation> same = trainer.evaluateWeights("swa", trainer.liveWeights());
+            assertEquals("swa/recomputed", same.get(0).variant());
+            assertArrayEquals(live.get(1).probabilities(), same.get(0).probabilities(), "sgd/recomputed");
+            List<float[]> after = state(backend, trainer, net);
+            for (int i = 0; i < before.size(); i++) {
+                assertArrayEquals(before.get(i), after.get(i), "state " + i);
+            }
+            assertThrows(IllegalArgumentException.class, () -> trainer.evaluateWeights("swa", new float[3]));
+
+            float[] ema = new float[(int) net.parameters().values().length()];
+            trainer.emaParams().copyTo(Params.of(ema), 0);
+            trainer.copyEmaIntoLiveWeights(0);
+            assertArrayEquals(ema, trainer.liveWeights());
+        }
+    }
+
+    /** A network without BatchNorm trains with EMAs and is evaluated, recompute passes included (nothing to do). */
+    @Test
+    void networkWithoutBatchNormKeepsAndEvaluatesEmas() {
+        TrainingConfig config = new TrainingConfig(1, 32, 5, Sgd.nesterov(1e-3), LrSchedule.warmupCosine(0.05, 5, 20),
+                EmaConfig.of(DecaySchedule.biasCorrected(0.9)), Augmentation.NONE,
+                EvaluationConfig.defaults().withRecomputeBatches(2));
+        try (Backend backend = new CpuBackend(2);
+             Network net = Network.build(backend, Models.smallCnnNoBatchNorm(4, 4), MNIST, 32, 1);
+             Trainer trainer = new Trainer(net, synthetic(640, 4, 11), Map.of("test", synthetic(128, 4, 12)), config)) {
+            List<ModelEvaluation> e = trainer.run().get(0).evaluations();
+            assertEquals(List.of("sgd", "sgd/recomputed", "ema0/averaged", "ema0/recomputed"),
+                    e.stream().map(ModelEvaluation::variant).toList());
+            // with no statistics, recomputing changes nothing: the same predictions
+            assertArrayEquals(e.get(0).probabilities(), e.get(1).probabilities());
+            assertArrayEquals(e.get(2).probabilities(), e.get(3).probabilities());
+        }
+    }
+
     /** Saving after any step and resuming in a fresh network gives bit-identical weights, EMAs and reports. */
     @Test
     void resumingIsBitIdentical(@TempDir Path dir) throws IOException {

@@ -8,6 +8,7 @@ import dev.ema4j.study.RunSpec;
 import dev.ema4j.study.report.Verdict.Expect;
 import dev.ema4j.study.report.Verdict.Outcome;
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.List;
 
 /** The EMA's BatchNorm statistics: EMAN-averaged during training vs recomputed for the averaged weights. */
@@ -19,8 +20,14 @@ final class BnSection implements Section {
                     + "epoch; " + Verdict.PAIRED_RULE);
     static final Claim LONG_WINDOWS = new Claim("long windows suffer without recompute",
             "EMAN statistics diverge with long windows",
-            "gap = recomputed − averaged (mean over seeds): reproduced if the gap at the largest decay exceeds the gap "
-                    + "at the smallest decay, else not reproduced; inconclusive with a single decay");
+            "cosine runs: per seed, the mean over the evaluated epochs of gap(longest window) − gap(shortest), with "
+                    + "gap = recomputed − averaged test accuracy; " + Verdict.PAIRED_RULE);
+    static final Claim NO_BN = new Claim("a network without BatchNorm needs no recompute",
+            "models without BN (VGG-16) do not have the problem",
+            "`nobn` runs (SmallCnn without BatchNorm): per seed, test accuracy of the longest-window EMA − the "
+                    + "shortest-window EMA, each at its epoch of best validation accuracy, + "
+                    + Fmt.pp(AblationSections.MARGIN).replace("+", "") + " (long windows not worse beyond that); "
+                    + Verdict.PAIRED_RULE);
 
     @Override
     public String name() {
@@ -34,7 +41,7 @@ final class BnSection implements Section {
 
     @Override
     public List<Claim> claims() {
-        return List.of(IMPROVES, LONG_WINDOWS);
+        return List.of(IMPROVES, LONG_WINDOWS, NO_BN);
     }
 
     @Override
@@ -42,53 +49,100 @@ final class BnSection implements Section {
         Group g = in.group("cosine");
         RunSpec spec = g.spec();
         int emas = spec.decays().size();
-        Rendered r = new Rendered().text("Runs: `cosine`. Each EMA at the final epoch, evaluated with the EMA of the "
-                + "live model's BatchNorm statistics kept during training (EMAN, `ema<k>/averaged`) and with "
-                + "statistics recomputed for the averaged weights by a pass over " + spec.recomputeBatches()
-                + " training batches (`ema<k>/recomputed`).");
-        Table t = Table.of("Final-epoch test accuracy by BatchNorm treatment (mean ± std over seeds)",
-                "decay (per EMA update)", "window (optimizer steps)", "averaged BN (%)", "recomputed BN (%)",
-                "gap (pp)");
-        double[] window = new double[emas];
-        double[] averagedMean = new double[emas];
-        double[] recomputedMean = new double[emas];
+        Rendered r = new Rendered().text("Runs: `cosine`. Each EMA evaluated with averaged BatchNorm statistics "
+                + "(EMAN, `ema<k>/averaged`: the EMA of the live model's running mean and variance with the weights' "
+                + "decay and bias correction, updated with the weights every " + spec.every() + " steps, as the "
+                + "paper describes) and with statistics recomputed for the averaged weights by a pass over "
+                + spec.recomputeBatches() + " training batches (`ema<k>/recomputed`). The gap is recomputed − "
+                + "averaged test accuracy.");
+        Table byEpoch = Table.of("Gap (pp) by epoch and decay (mean ± std over seeds)", header(spec));
+        List<EpochRecord> epochs = g.cells().get(0).evaluated();
+        List<Plots.Line> lines = new ArrayList<>();
+        double[][][] gaps = new double[emas][][];
         for (int k = 0; k < emas; k++) {
             int i = k;
-            double decay = spec.decays().get(k);
-            double[] avg = g.each(c -> c.last(averaged(i), "test").accuracy());
-            double[] rec = g.each(c -> c.last(ema(i), "test").accuracy());
-            window[k] = spec.every() / (1 - decay);
-            averagedMean[k] = 100 * Stat.mean(avg);
-            recomputedMean[k] = 100 * Stat.mean(rec);
-            t.row(Fmt.decay(decay), Fmt.f("%.0f", window[k]), Stat.percent(avg), Stat.percent(rec),
-                    Stat.percent(Stat.difference(rec, avg)));
+            gaps[k] = new double[g.epochs().length][];
+            double[][] rec = g.perEpoch(ema(k), "test", v -> v.accuracy());
+            double[][] avg = g.perEpoch(averaged(k), "test", v -> v.accuracy());
+            for (int e = 0; e < rec.length; e++) {
+                gaps[k][e] = Stat.difference(rec[e], avg[e]);
+            }
+            lines.add(line("decay " + Fmt.decay(spec.decays().get(i)), g.epochs(), gaps[k]));
+        }
+        for (int e = 0; e < epochs.size(); e++) {
+            List<Object> row = new ArrayList<>(List.of(Integer.toString(epochs.get(e).epoch() + 1)));
+            for (int k = 0; k < emas; k++) {
+                row.add(Stat.percent(gaps[k][e]));
+            }
+            byEpoch.row(row.toArray());
+        }
+        r.table(byEpoch);
+        Plots.lines(in.plots().resolve("bn-gap.png"), "Recomputed − averaged BatchNorm statistics, test accuracy ("
+                + g.seedsNote() + ")", "epoch", "gap (pp)", false, lines);
+        r.plot("bn-gap.png", "gap between recomputed and averaged statistics per epoch and decay");
+
+        double[] gain = g.each(BnSection::meanGap);
+        double[] finalGaps = new double[emas];
+        for (int k = 0; k < emas; k++) {
+            finalGaps[k] = Stat.mean(gaps[k][epochs.size() - 1]);
+        }
+        String ours = "over all epochs and decays " + Fmt.pp(Stat.mean(gain)) + "; final epoch "
+                + Fmt.pp(finalGaps[0]) + " … " + Fmt.pp(finalGaps[emas - 1]);
+        r.verdict(Verdict.paired(IMPROVES, ours, "recomputed − averaged", Expect.ABOVE_0, Fmt::pp, gain));
+        r.text("At the final epoch of a cosine run the learning rate is close to 0 and the weights barely move within "
+                + "any window, so every EMA's averaged statistics fit its weights and the final-epoch gaps say little; "
+                + "their order at the last epoch is within seed noise. The claim is about the statistics while the "
+                + "weights move: a long window averages statistics of weights far apart, which the gaps of the first "
+                + "epochs measure; the rule below reads every epoch.");
+        if (emas < 2) {
+            r.verdict(Verdict.of(LONG_WINDOWS, ours, Outcome.INCONCLUSIVE, "a single decay"));
+        } else {
+            double[] growth = g.each(c -> meanGap(c, emas - 1) - meanGap(c, 0));
+            r.verdict(Verdict.paired(LONG_WINDOWS, "longest − shortest window gap " + Fmt.pp(Stat.mean(growth)),
+                    "gap(longest) − gap(shortest)", Expect.ABOVE_0, Fmt::pp, growth));
+        }
+        return r.verdict(noBatchNorm(in.group("nobn"), r));
+    }
+
+    private static String[] header(RunSpec spec) {
+        List<String> h = new ArrayList<>(List.of("epoch"));
+        for (double d : spec.decays()) {
+            h.add("decay " + Fmt.decay(d) + " (window " + Fmt.f("%.0f", spec.every() / (1 - d)) + " steps)");
+        }
+        return h.toArray(String[]::new);
+    }
+
+    private static Plots.Line line(String name, double[] x, double[][] perEpochSeeds) {
+        double[] mean = new double[x.length];
+        double[] std = new double[x.length];
+        for (int e = 0; e < x.length; e++) {
+            mean[e] = 100 * Stat.mean(perEpochSeeds[e]);
+            std[e] = 100 * Stat.std(perEpochSeeds[e]);
+        }
+        return new Plots.Line(name, x, mean, perEpochSeeds[0].length > 1 ? std : null);
+    }
+
+    /** The no-BatchNorm network: long windows against short ones, each EMA at its best validation epoch. */
+    private static Verdict noBatchNorm(Group g, Rendered r) {
+        int emas = g.spec().decays().size();
+        Table t = Table.of("Network without BatchNorm (`nobn`): test accuracy of each EMA at its epoch of best "
+                + "validation accuracy (mean ± std over seeds)", "model", "test accuracy (%)");
+        t.row("SGD (final)", Stat.percent(g.each(c -> c.last(c.live(), "test").accuracy())));
+        for (int k = 0; k < emas; k++) {
+            int i = k;
+            t.row("EMA decay " + Fmt.decay(g.spec().decays().get(k)), Stat.percent(g.each(c -> c.emaAtBestVal(i))));
         }
         r.table(t);
-        Plots.lines(in.plots().resolve("bn-decay.png"), "EMA test accuracy at the final epoch by window",
-                "EMA window every/(1 − decay), optimizer steps (log scale)", "test accuracy (%)", true,
-                List.of(new Plots.Line("averaged BN (EMAN)", window, averagedMean),
-                        new Plots.Line("recomputed BN", window, recomputedMean)));
-        r.plot("bn-decay.png", "EMA accuracy vs decay, averaged vs recomputed BatchNorm statistics");
+        double[] d = g.each(c -> c.emaAtBestVal(emas - 1) - c.emaAtBestVal(0) + AblationSections.MARGIN);
+        return Verdict.paired(NO_BN, "longest − shortest window " + Fmt.pp(Stat.mean(d) - AblationSections.MARGIN),
+                "longest − shortest + " + Fmt.pp(AblationSections.MARGIN).replace("+", ""), Expect.ABOVE_0, Fmt::pp,
+                d);
+    }
 
-        String gaps = Fmt.f("gap %+.2f pp at decay %s … %+.2f pp at %s", recomputedMean[0] - averagedMean[0],
-                Fmt.decay(spec.decays().get(0)), recomputedMean[emas - 1] - averagedMean[emas - 1],
-                Fmt.decay(spec.decays().get(emas - 1)));
-        double[] gain = g.each(BnSection::meanGap);
-        r.verdict(Verdict.paired(IMPROVES, gaps + "; over all epochs " + Fmt.pp(Stat.mean(gain)),
-                "recomputed − averaged", Expect.ABOVE_0, Fmt::pp, gain));
-        double first = recomputedMean[0] - averagedMean[0];
-        double last = recomputedMean[emas - 1] - averagedMean[emas - 1];
-        Verdict v;
-        if (emas < 2) {
-            v = Verdict.of(LONG_WINDOWS, gaps, Outcome.INCONCLUSIVE, "a single decay");
-        } else if (last > first) {
-            v = Verdict.of(LONG_WINDOWS, gaps, Outcome.REPRODUCED, "the gap grows from the shortest to the longest "
-                    + "window");
-        } else {
-            v = Verdict.of(LONG_WINDOWS, gaps, Outcome.NOT_REPRODUCED, "the gap does not grow from the shortest to "
-                    + "the longest window");
-        }
-        return r.verdict(v);
+    /** Recomputed − averaged test accuracy of EMA {@code k}, averaged over the evaluated epochs of one cell. */
+    static double meanGap(Cell c, int k) {
+        return c.evaluated().stream().mapToDouble(e -> c.record(e, ema(k), "test").accuracy()
+                - c.record(e, averaged(k), "test").accuracy()).average().orElseThrow();
     }
 
     /** Recomputed − averaged test accuracy, averaged over the decays and the evaluated epochs of one cell. */

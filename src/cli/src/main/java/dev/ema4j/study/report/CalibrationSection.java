@@ -1,6 +1,5 @@
 package dev.ema4j.study.report;
 
-import static dev.ema4j.study.report.Cell.SGD;
 import static dev.ema4j.study.report.Cell.ema;
 
 import dev.ema4j.metrics.Binning;
@@ -63,9 +62,9 @@ final class CalibrationSection implements Section {
         List<Cell.Prediction> emaTest = new ArrayList<>();
         for (Cell c : g.cells()) {
             String e = ema(c.byValNll().k());
-            sgdTest.add(c.prediction(SGD, "test", "final"));
+            sgdTest.add(c.prediction(c.live(), "test", "final"));
             emaTest.add(c.prediction(e, "test", "best_nll"));
-            sgd.add(ece(c.prediction(SGD, "val", "final"), sgdTest.get(sgdTest.size() - 1)));
+            sgd.add(ece(c.prediction(c.live(), "val", "final"), sgdTest.get(sgdTest.size() - 1)));
             emas.add(ece(c.prediction(e, "val", "best_nll"), emaTest.get(emaTest.size() - 1)));
         }
         Table t = Table.of("Test ECE before and after temperature scaling (mean ± std over seeds)", "model",
@@ -75,10 +74,10 @@ final class CalibrationSection implements Section {
         row(t, "EMA (lowest val NLL)", emas);
         r.table(t);
         Plots.lines(in.plots().resolve("calibration-reliability.png"), "Reliability diagram, test set, "
-                        + Calibration.COMMON_EQUAL_WIDTH_BINS + " equal-width bins (seeds pooled)",
+                        + Calibration.PAPER_EQUAL_MASS_BINS + " equal-mass bins per seed (the verdict's), seeds pooled",
                 "mean confidence of the bin (%)", "accuracy of the bin (%)", false,
                 List.of(reliability("SGD (final)", sgdTest), reliability("EMA (lowest val NLL)", emaTest),
-                        new Plots.Line("perfect calibration", new double[] {0, 100}, new double[] {0, 100}, true)));
+                        Plots.Line.reference("perfect calibration", new double[] {0, 100}, new double[] {0, 100})));
         r.plot("calibration-reliability.png", "reliability diagram, SGD vs EMA");
 
         double[] sgdEce = sgd.stream().mapToDouble(Ece::mass).toArray();
@@ -120,20 +119,17 @@ final class CalibrationSection implements Section {
                 Stat.percent(e.stream().mapToDouble(Ece::widthScaled).toArray()));
     }
 
-    /** The non-empty equal-width bins of the predictions of all seeds together: (confidence, accuracy) in %. */
+    /**
+     * The equal-mass bins of each seed's predictions, as the verdict's ECE bins them: (confidence, accuracy) in %,
+     * sorted by confidence.
+     */
     private static Plots.Line reliability(String name, List<Cell.Prediction> seeds) {
-        int classes = seeds.get(0).classes();
-        int n = seeds.stream().mapToInt(p -> p.labels().length).sum();
-        float[] probs = new float[n * classes];
-        int[] labels = new int[n];
-        int at = 0;
+        List<ReliabilityDiagram.Bin> bins = new ArrayList<>();
         for (Cell.Prediction p : seeds) {
-            System.arraycopy(p.probs(), 0, probs, at * classes, p.probs().length);
-            System.arraycopy(p.labels(), 0, labels, at, p.labels().length);
-            at += p.labels().length;
+            bins.addAll(Calibration.reliability(p.probs(), p.classes(), p.labels(), Binning.EQUAL_MASS,
+                    Calibration.PAPER_EQUAL_MASS_BINS).bins().stream().filter(b -> b.count() > 0).toList());
         }
-        List<ReliabilityDiagram.Bin> bins = Calibration.reliability(probs, classes, labels, Binning.EQUAL_WIDTH,
-                Calibration.COMMON_EQUAL_WIDTH_BINS).bins().stream().filter(b -> b.count() > 0).toList();
+        bins.sort(java.util.Comparator.comparingDouble(ReliabilityDiagram.Bin::meanConfidence));
         return new Plots.Line(name, bins.stream().mapToDouble(b -> 100 * b.meanConfidence()).toArray(),
                 bins.stream().mapToDouble(b -> 100 * b.accuracy()).toArray());
     }

@@ -128,13 +128,71 @@ record Cell(CellResult result, Path dir) {
 
     /** Test accuracy of {@code variant} stopped early: at its evaluated epoch of the highest validation accuracy. */
     double earlyStoppedTestAccuracy(String variant) {
+        return record(bestValEpoch(variant), variant, "test").accuracy();
+    }
+
+    /**
+     * Test accuracy of the model of the highest validation accuracy among the live model (statistics recomputed when
+     * the cell has them) and the EMAs (statistics recomputed), at any evaluated epoch.
+     */
+    double bestOnValidationTestAccuracy() {
+        String live = live();
+        VariantRecord bestVal = null;
+        VariantRecord bestTest = null;
+        for (EpochRecord e : evaluated()) {
+            for (int k = -1; k < emas(); k++) {
+                String v = k < 0 ? live : ema(k);
+                VariantRecord val = record(e, v, "val");
+                if (bestVal == null || val.accuracy() > bestVal.accuracy()) {
+                    bestVal = val;
+                    bestTest = record(e, v, "test");
+                }
+            }
+        }
+        return bestTest.accuracy();
+    }
+
+    /** The live model's variant: with recomputed statistics when the cell has it. */
+    String live() {
+        return has(SGD_RECOMPUTED) ? SGD_RECOMPUTED : SGD;
+    }
+
+    /** The mean training loss of the last epoch. */
+    double finalTrainLoss() {
+        List<EpochRecord> e = result.epochs();
+        return e.get(e.size() - 1).trainLoss();
+    }
+
+    /** The EMA chosen on validation at an epoch: the decay of the highest validation accuracy (first on ties). */
+    int chosenEmaAt(EpochRecord e) {
+        int best = 0;
+        for (int k = 1; k < emas(); k++) {
+            if (record(e, ema(k), "val").accuracy() > record(e, ema(best), "val").accuracy()) {
+                best = k;
+            }
+        }
+        return best;
+    }
+
+    /** The evaluated epoch of the highest validation accuracy of {@code variant} (first on ties). */
+    EpochRecord bestValEpoch(String variant) {
         EpochRecord best = null;
         for (EpochRecord e : evaluated()) {
             if (best == null || record(e, variant, "val").accuracy() > record(best, variant, "val").accuracy()) {
                 best = e;
             }
         }
-        return record(best, variant, "test").accuracy();
+        return best;
+    }
+
+    /** Test accuracy of EMA {@code k} at its epoch of the highest validation accuracy. */
+    double emaAtBestVal(int k) {
+        return at(selection(k).bestAccuracyEpoch(), ema(k), "test").accuracy();
+    }
+
+    /** Validation accuracy of a chosen EMA at its epoch. */
+    double valAccuracy(Choice c) {
+        return at(c.epoch(), ema(c.k()), "val").accuracy();
     }
 
     /** Test accuracy of a chosen EMA at its epoch. */

@@ -1,6 +1,5 @@
 package dev.ema4j.study.report;
 
-import static dev.ema4j.study.report.Cell.SGD;
 import static dev.ema4j.study.report.Cell.ema;
 
 import dev.ema4j.metrics.Consistency;
@@ -50,7 +49,7 @@ final class ConsistencySection implements Section {
         List<Cell.Prediction> sgd = new ArrayList<>();
         List<Cell.Prediction> emas = new ArrayList<>();
         for (Cell c : cells) {
-            sgd.add(c.prediction(SGD, "test", "final"));
+            sgd.add(c.prediction(c.live(), "test", "final"));
             emas.add(c.prediction(ema(c.byValNll().k()), "test", "best_nll"));
         }
         double[][] sgdPairs = pairs(sgd);

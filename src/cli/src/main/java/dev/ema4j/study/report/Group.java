@@ -37,34 +37,51 @@ record Group(String name, List<Cell> cells) {
         return cells.get(0).evaluated().stream().mapToDouble(e -> e.epoch() + 1).toArray();
     }
 
-    /** Per evaluated epoch, {@code metric} of {@code variant} on {@code set}, averaged over the seeds. */
-    private double[] meanCurve(String variant, String set, ToDoubleFunction<VariantRecord> metric) {
-        double[] y = new double[epochs().length];
-        for (Cell c : cells) {
+    /** Per evaluated epoch, {@code metric} of {@code variant} on {@code set} of each seed: [epoch][seed]. */
+    double[][] perEpoch(String variant, String set, ToDoubleFunction<VariantRecord> metric) {
+        double[][] v = new double[epochs().length][cells.size()];
+        for (int s = 0; s < cells.size(); s++) {
+            Cell c = cells.get(s);
             List<EpochRecord> evaluated = c.evaluated();
-            for (int i = 0; i < y.length; i++) {
-                y[i] += metric.applyAsDouble(c.record(evaluated.get(i), variant, set)) / cells.size();
+            for (int i = 0; i < v.length; i++) {
+                v[i][s] = metric.applyAsDouble(c.record(evaluated.get(i), variant, set));
             }
         }
-        return y;
+        return v;
     }
 
-    /** Lines of SGD and each EMA (recomputed statistics): 100 × {@code metric} on {@code set}, mean over seeds. */
+    /** The live model's variant of these cells: with recomputed statistics when they have it. */
+    String live() {
+        return cells.stream().allMatch(c -> c.live().equals(Cell.SGD_RECOMPUTED)) ? Cell.SGD_RECOMPUTED : Cell.SGD;
+    }
+
+    /** A line of 100 × {@code metric} of {@code variant} per epoch: mean over seeds, error bars ± their std. */
+    Plots.Line curve(String name, String variant, String set, ToDoubleFunction<VariantRecord> metric) {
+        double[][] v = perEpoch(variant, set, metric);
+        double[] mean = new double[v.length];
+        double[] std = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            mean[i] = 100 * Stat.mean(v[i]);
+            std[i] = 100 * Stat.std(v[i]);
+        }
+        return new Plots.Line(name, epochs(), mean, cells.size() > 1 ? std : null);
+    }
+
+    /**
+     * Lines of SGD (the live model, {@link #live}) and each EMA (recomputed statistics): 100 × {@code metric} on
+     * {@code set}, mean ± std over seeds.
+     */
     List<Plots.Line> curves(String set, ToDoubleFunction<VariantRecord> metric) {
         List<Plots.Line> lines = new ArrayList<>();
-        lines.add(new Plots.Line("SGD", epochs(), percent(meanCurve(Cell.SGD, set, metric))));
+        lines.add(curve(live().equals(Cell.SGD) ? "SGD" : "SGD (statistics recomputed)", live(), set, metric));
         for (int k = 0; k < spec().decays().size(); k++) {
-            lines.add(new Plots.Line("EMA decay " + Fmt.decay(spec().decays().get(k)), epochs(),
-                    percent(meanCurve(Cell.ema(k), set, metric))));
+            lines.add(curve("EMA decay " + Fmt.decay(spec().decays().get(k)), Cell.ema(k), set, metric));
         }
         return lines;
     }
 
-    private static double[] percent(double[] fractions) {
-        double[] p = fractions.clone();
-        for (int i = 0; i < p.length; i++) {
-            p[i] *= 100;
-        }
-        return p;
+    /** "mean ± std over N seeds" for a chart title. */
+    String seedsNote() {
+        return cells.size() == 1 ? "one seed" : "mean ± std over " + cells.size() + " seeds";
     }
 }

@@ -1,11 +1,14 @@
 package dev.ema4j.study.report;
 
-import static dev.ema4j.study.report.Cell.SGD;
-
 import dev.ema4j.study.report.Verdict.Expect;
+import dev.ema4j.study.report.Verdict.Outcome;
+import java.util.Arrays;
 import java.util.List;
 
-/** Does the EMA make the learning-rate decay unnecessary? The selected EMA under a constant LR vs SGD under cosine. */
+/**
+ * The learning rate: does the EMA make the LR decay unnecessary (the selected EMA under a constant LR against SGD
+ * under cosine), and is the best peak LR the same for SGD and the EMA?
+ */
 final class LrSection implements Section {
 
     /** An EMA this far below SGD (a fraction: 0.5 pp) or above still counts as matching. */
@@ -16,6 +19,17 @@ final class LrSection implements Section {
             "per seed, selected EMA under a constant LR − final SGD under cosine LR (test accuracy) + "
                     + Fmt.f("%.1f", 100 * TOLERANCE) + " pp (an EMA at most that far below SGD still matches); "
                     + Verdict.PAIRED_RULE);
+
+    /** The peak-LR sweep under cosine: its groups and their peak LRs. */
+    static final List<String> SWEEP = List.of("cosine-lr0.05", "cosine", "cosine-lr0.2");
+
+    static final Claim SAME_LR = new Claim("the same initial LR is best for SGD and the EMA",
+            "use the same initial LR as for plain SGD",
+            "cosine runs at three peak LRs: the best LR of SGD (final epoch, statistics recomputed) and of the EMA "
+                    + "(selected on validation), each by mean validation accuracy over seeds; reproduced if they are "
+                    + "the same LR; otherwise, per seed, the EMA's validation accuracy at its best LR − at SGD's: not "
+                    + "reproduced if the paired 95% interval excludes 0 (the choice matters for the EMA), else "
+                    + "inconclusive");
 
     @Override
     public String name() {
@@ -29,22 +43,63 @@ final class LrSection implements Section {
 
     @Override
     public List<Claim> claims() {
-        return List.of(CLAIM);
+        return List.of(CLAIM, SAME_LR);
     }
 
     @Override
     public Rendered render(Inputs in) {
         Group cosine = in.group("cosine");
         Group constant = in.group("constant");
-        Rendered r = new Rendered().text("Runs: `cosine` and `constant` (same model, data, peak LR and EMAs). "
-                + "The EMA is the decay and epoch selected on validation accuracy; SGD is the live model at the "
-                + "final epoch.");
+        Rendered r = new Rendered().text("Runs: `cosine` and `constant` (same model, data, peak LR and EMAs), and "
+                + "`cosine-lr0.05` and `cosine-lr0.2` (cosine at other peak LRs). The EMA is the decay and epoch "
+                + "selected on validation accuracy; SGD is the live model at the final epoch, BatchNorm statistics "
+                + "recomputed.");
         r.table(Table.of("Test accuracy by LR schedule", "model", "LR schedule", "seeds", "test accuracy (%)")
                 .row("SGD (final)", "cosine", seeds(cosine), Stat.percent(sgd(cosine)))
                 .row("SGD (final)", "constant", seeds(constant), Stat.percent(sgd(constant)))
                 .row("selected EMA", "cosine", seeds(cosine), Stat.percent(ema(cosine)))
                 .row("selected EMA", "constant", seeds(constant), Stat.percent(ema(constant))));
-        return r.verdict(verdict(in));
+        r.verdict(verdict(in));
+
+        Table sweep = Table.of("Peak LR under cosine: validation and test accuracy (mean ± std over seeds)",
+                "peak LR", "SGD val (%)", "SGD test (%)", "selected EMA val (%)", "selected EMA test (%)");
+        double[] sgdVal = new double[SWEEP.size()];
+        double[] emaVal = new double[SWEEP.size()];
+        for (int i = 0; i < SWEEP.size(); i++) {
+            Group g = in.group(SWEEP.get(i));
+            double[] sv = g.each(c -> c.last(c.live(), "val").accuracy());
+            double[] ev = g.each(c -> c.valAccuracy(c.byValAccuracy()));
+            sgdVal[i] = Stat.mean(sv);
+            emaVal[i] = Stat.mean(ev);
+            sweep.row(Fmt.f("%s", g.spec().baseLr()), Stat.percent(sv), Stat.percent(sgd(g)), Stat.percent(ev),
+                    Stat.percent(ema(g)));
+        }
+        r.table(sweep);
+        int bestSgd = argmax(sgdVal);
+        int bestEma = argmax(emaVal);
+        String ours = "best peak LR: SGD " + in.group(SWEEP.get(bestSgd)).spec().baseLr() + ", EMA "
+                + in.group(SWEEP.get(bestEma)).spec().baseLr();
+        if (bestSgd == bestEma) {
+            return r.verdict(Verdict.of(SAME_LR, ours, Outcome.REPRODUCED, "the same peak LR has the highest mean "
+                    + "validation accuracy for both"));
+        }
+        double[] own = in.group(SWEEP.get(bestEma)).each(c -> c.valAccuracy(c.byValAccuracy()));
+        double[] atSgds = in.group(SWEEP.get(bestSgd)).each(c -> c.valAccuracy(c.byValAccuracy()));
+        int n = Math.min(own.length, atSgds.length);
+        Verdict v = Verdict.paired(SAME_LR, ours, "EMA val at its LR − at SGD's", Expect.ABOVE_0, Fmt::pp,
+                Stat.difference(Arrays.copyOf(own, n), Arrays.copyOf(atSgds, n)));
+        return r.verdict(Verdict.of(SAME_LR, ours, v.outcome() == Outcome.REPRODUCED ? Outcome.NOT_REPRODUCED
+                : Outcome.INCONCLUSIVE, "different best LRs; " + v.reason()));
+    }
+
+    private static int argmax(double[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
     }
 
     /** The verdict on {@link #CLAIM}: seeds paired by number (the groups run the same seeds). */
@@ -64,7 +119,7 @@ final class LrSection implements Section {
     }
 
     private static double[] sgd(Group g) {
-        return g.each(c -> c.last(SGD, "test").accuracy());
+        return g.each(c -> c.last(c.live(), "test").accuracy());
     }
 
     private static double[] ema(Group g) {

@@ -53,7 +53,8 @@ final class NoiseSection implements Section {
 
     @Override
     public Rendered render(Inputs in) throws IOException {
-        Rendered r = new Rendered().text("Runs: `noise20` and `noise40`, symmetric label noise on the training and "
+        Rendered r = new Rendered().text("Runs: `noise20` and `noise40` (2k drawn images), and `noise40-10k` and "
+                + "`noise40-all` (more images, fewer epochs), symmetric label noise on the training and "
                 + "validation labels (the test labels are clean). Memorization is measured on the first training "
                 + "samples (set `train`): of the noisy-labelled ones, the fraction predicted as their noisy label; "
                 + "clean-train accuracy is the accuracy on the clean-labelled ones. The EMA compared is the one "
@@ -72,8 +73,8 @@ final class NoiseSection implements Section {
             Group g = in.group(rate);
             calibrationRow(calibration, rate, g);
             double[] selected = g.each(c -> c.testAccuracy(c.byValAccuracy()));
-            accuracy.row(rate, Stat.percent(g.each(c -> c.last(SGD, "test").accuracy())),
-                    Stat.percent(g.each(c -> c.earlyStoppedTestAccuracy(SGD))), Stat.percent(selected),
+            accuracy.row(rate, Stat.percent(g.each(c -> c.last(c.live(), "test").accuracy())),
+                    Stat.percent(g.each(c -> c.earlyStoppedTestAccuracy(c.live()))), Stat.percent(selected),
                     Stat.percent(Stat.difference(selected, g.each(NoiseSection::betterSgd))));
             double[] maxSgd = g.each(c -> maxMemorized(c, SGD));
             memo.row(rate, Stat.percent(g.each(NoiseSection::level)),
@@ -96,6 +97,13 @@ final class NoiseSection implements Section {
                 + "it looks underconfident; a model that memorized the noisy labels is confident again. A low ECE "
                 + "here does not mean a better model.");
         plots.forEach(r::plot);
+        Group g40 = in.group("noise40");
+        String againstClean = "noise-noise40-memorization-vs-clean.png";
+        Plots.lines(in.plots().resolve(againstClean), "Memorized noisy labels against clean-train accuracy, noise40 ("
+                + g40.seedsNote() + " per epoch)", "clean-train accuracy (%)", "noisy samples predicted as their "
+                + "noisy label (%)", false, memorizationAgainstClean(g40));
+        r.plot(againstClean, "memorization against clean-train accuracy per model (the paper's view)");
+        r.table(sizes(in));
 
         Group g = in.group("noise40");
         double[] sgd = g.each(NoiseSection::betterSgd);
@@ -117,6 +125,50 @@ final class NoiseSection implements Section {
         }
         return r.verdict(Verdict.paired(MEMORIZES_LESS, memoOurs, "EMA − SGD memorized", Expect.BELOW_0, Fmt::pp,
                 Stat.difference(emaMemo, sgdMemo)));
+    }
+
+    /** The 40%-noise groups by training-set size. */
+    static final List<String> SIZES = List.of("noise40", "noise40-10k", "noise40-all");
+
+    /** The EMA's gain over the better SGD at each training-set size, with its paired interval. */
+    private static Table sizes(Inputs in) {
+        Table t = Table.of("40% noise by training-set size: test accuracy (mean ± std over seeds) and the EMA's gain "
+                        + "over the better SGD baseline (paired, 95% interval)", "run", "drawn images", "epochs",
+                "better SGD (%)", "selected EMA (%)", "gain (pp)", "95% interval (pp)", "reading");
+        for (String name : SIZES) {
+            Group g = in.group(name);
+            double[] sgd = g.each(NoiseSection::betterSgd);
+            double[] ema = g.each(c -> c.testAccuracy(c.byValAccuracy()));
+            Paired p = Paired.of(Stat.difference(ema, sgd));
+            t.row(name, g.spec().trainSamples() == 0 ? "all 60000" : Integer.toString(g.spec().trainSamples()),
+                    Integer.toString(g.spec().epochs()), Stat.percent(sgd), Stat.percent(ema),
+                    Stat.percent(Stat.difference(ema, sgd)),
+                    p.n() < 2 ? "—" : "[" + Fmt.pp(p.lo()) + ", " + Fmt.pp(p.hi()) + "]", DemoSection.reading(p));
+        }
+        return t;
+    }
+
+    /** Per model, memorized against clean-train accuracy, each averaged over the seeds per evaluated epoch. */
+    private static List<Plots.Line> memorizationAgainstClean(Group g) {
+        List<Plots.Line> lines = new ArrayList<>();
+        List<String> variants = new ArrayList<>(List.of(g.live()));
+        List<String> names = new ArrayList<>(List.of("SGD"));
+        for (int k = 0; k < g.spec().decays().size(); k++) {
+            variants.add(ema(k));
+            names.add("EMA decay " + Fmt.decay(g.spec().decays().get(k)));
+        }
+        for (int i = 0; i < variants.size(); i++) {
+            double[][] clean = g.perEpoch(variants.get(i), "train", VariantRecord::cleanAccuracy);
+            double[][] memorized = g.perEpoch(variants.get(i), "train", VariantRecord::memorized);
+            double[] x = new double[clean.length];
+            double[] y = new double[clean.length];
+            for (int e = 0; e < x.length; e++) {
+                x[e] = 100 * Stat.mean(clean[e]);
+                y[e] = 100 * Stat.mean(memorized[e]);
+            }
+            lines.add(new Plots.Line(names.get(i), x, y));
+        }
+        return lines;
     }
 
     /**
@@ -175,7 +227,7 @@ final class NoiseSection implements Section {
         List<Cell.Prediction> sgd = new ArrayList<>();
         List<Cell.Prediction> ema = new ArrayList<>();
         for (Cell c : g.cells()) {
-            sgd.add(c.prediction(SGD, "test", "final"));
+            sgd.add(c.prediction(c.live(), "test", "final"));
             ema.add(c.prediction(ema(c.byValNll().k()), "test", "best_nll"));
         }
         t.row(rate, ece(sgd, Binning.EQUAL_MASS), ece(ema, Binning.EQUAL_MASS), ece(sgd, Binning.EQUAL_WIDTH),

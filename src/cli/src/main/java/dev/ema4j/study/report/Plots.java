@@ -32,12 +32,22 @@ final class Plots {
      * @param name its legend entry
      * @param x abscissae
      * @param y ordinates, as many
+     * @param err error bars, ± this much at each point (the standard deviation over seeds), or null
      * @param reference drawn as a grey dashed line without markers (e.g. perfect calibration)
      */
-    record Line(String name, double[] x, double[] y, boolean reference) {
+    record Line(String name, double[] x, double[] y, double[] err, boolean reference) {
 
         Line(String name, double[] x, double[] y) {
-            this(name, x, y, false);
+            this(name, x, y, null, false);
+        }
+
+        Line(String name, double[] x, double[] y, double[] err) {
+            this(name, x, y, err, false);
+        }
+
+        /** A grey dashed reference line. */
+        static Line reference(String name, double[] x, double[] y) {
+            return new Line(name, x, y, null, true);
         }
     }
 
@@ -50,7 +60,8 @@ final class Plots {
         chart.getStyler().setXAxisLogarithmic(logX);
         chart.getStyler().setXAxisLogarithmicDecadeOnly(false);
         for (Line l : lines) {
-            XYSeries s = chart.addSeries(l.name(), l.x(), l.y());
+            XYSeries s = l.err() == null ? chart.addSeries(l.name(), l.x(), l.y())
+                    : chart.addSeries(l.name(), l.x(), l.y(), l.err());
             if (l.reference()) {
                 s.setMarker(SeriesMarkers.NONE);
                 s.setLineColor(Color.GRAY);
@@ -72,7 +83,10 @@ final class Plots {
     }
 
     private static void style(AxesChartStyler s) {
-        s.setYAxisDecimalPattern("0.###");
+        s.setYAxisDecimalPattern("0.##");
+        s.setXAxisDecimalPattern("#,##0.##");
+        s.setXAxisTickMarkSpacingHint(90);
+        s.setYAxisTickMarkSpacingHint(60);
         s.setChartBackgroundColor(Color.WHITE);
         s.setLegendPosition(LegendPosition.OutsideE);
         s.setMarkerSize(6);

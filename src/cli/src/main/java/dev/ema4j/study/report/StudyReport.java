@@ -37,6 +37,7 @@ public final class StudyReport {
 
     private static final List<Section> SECTIONS = List.of(new DynamicsSection(), new BnSection(), new NoiseSection(),
             new ConsistencySection(), new CalibrationSection(), new TransferSection(), new LrSection(),
+            new AblationSections.Swa(), new AblationSections.Every(), new AblationSections.CopyBack(),
             new DemoSection());
 
     /** Why the EMAs use bias-corrected decays (after {@link StudyPlan}'s Javadoc). */
@@ -48,7 +49,7 @@ public final class StudyReport {
             + "`min(α, (t+1)/(t+10))` over ~80k steps. Our runs have a few thousand steps, where that warm-up, "
             + "counted in steps or in updates, holds every decay above ~0.98 at the same warm-up value for the whole "
             + "run, so those EMAs would coincide. With bias correction every EMA is a normalized exponential average "
-            + "from its first update on, and the decays differ at once.\n\n";
+            + "from its first update on, and the decays differ at once. ";
 
     private StudyReport() {
     }
@@ -114,7 +115,9 @@ public final class StudyReport {
         List<Table> setup = setup(expected, byGroup, scale, seeds, command);
         md.append("## Setup\n\n");
         setup.forEach(t -> md.append("**").append(t.title()).append("**\n\n").append(t.markdown()).append('\n'));
-        md.append(DECAY_NOTE);
+        md.append(DECAY_NOTE).append("This report's runs update their EMAs every ")
+                .append(expected.stream().map(r -> Integer.toString(r.every())).distinct()
+                        .collect(Collectors.joining(" or "))).append(" steps (see the runs table).\n\n");
 
         List<ExperimentResult> results = new ArrayList<>();
         for (String name : experiments) {
@@ -207,19 +210,31 @@ public final class StudyReport {
             env.row("cells' environment", "unknown: no cell was read");
         }
         values.forEach((k, v) -> env.row(k + " (cells)", String.join("; ", v)));
-        env.row("scale", scale.name().toLowerCase());
-        env.row("seeds", "every group: 1.." + seeds);
+        boolean demo = expected.stream().allMatch(r -> r.group().startsWith("demo-"));
+        env.row("scale", demo ? "the demo's settings (runs below)" : scale.name().toLowerCase());
+        Map<Integer, List<String>> seedCounts = new LinkedHashMap<>();
+        expected.stream().collect(Collectors.groupingBy(RunSpec::group, LinkedHashMap::new, Collectors.counting()))
+                .forEach((g, n) -> seedCounts.computeIfAbsent(n.intValue(), x -> new ArrayList<>()).add(g));
+        env.row("seeds", seedCounts.size() == 1 ? "every group: 1.." + seedCounts.keySet().iterator().next()
+                : seedCounts.entrySet().stream().map(e -> String.join(", ", e.getValue()) + ": 1.." + e.getKey())
+                        .collect(Collectors.joining("; ")));
         env.row("command", "`" + command + "`");
 
         Table runs = Table.of("Runs by group (the expected specs; SmallCnn, SGD with Nesterov momentum 0.9, 80/20 "
                         + "train/validation split of the drawn training images)", "group", "seeds", "model",
                 "training images", "label noise", "classes", "test images", "epochs", "batch", "LR schedule",
-                "weight decay", "EMA decays α (per update)", "every (steps)", "EMA BatchNorm statistics");
+                "weight decay", "EMA decays α (per update)", "every (steps)", "EMA BatchNorm statistics", "other",
+                "time per seed (s)");
         Map<String, List<RunSpec>> specs = expected.stream()
                 .collect(Collectors.groupingBy(RunSpec::group, LinkedHashMap::new, Collectors.toList()));
+        double[] total = {0};
         specs.forEach((group, list) -> {
             RunSpec s = list.get(0);
-            runs.row(group, Integer.toString(list.size()), "SmallCnn(width " + s.width() + ")",
+            double[] seconds = byGroup.getOrDefault(group, List.of()).stream().mapToDouble(c -> c.result().seconds())
+                    .toArray();
+            total[0] += java.util.Arrays.stream(seconds).sum();
+            runs.row(group, Integer.toString(list.size()), (s.model().equals("smallCnn") ? "SmallCnn" : "SmallCnn "
+                            + "without BatchNorm") + "(width " + s.width() + ")",
                     s.trainSamples() == 0 ? "all 60000" : Integer.toString(s.trainSamples()),
                     Fmt.f("%.0f%%", 100 * s.noise()),
                     s.classes().isEmpty() ? "all 10" : s.classes() + (s.probe() ? ", probe on the others" : ""),
@@ -227,9 +242,27 @@ public final class StudyReport {
                     Integer.toString(s.batch()), schedule(s), plain(s.weightDecay()),
                     s.decays().stream().map(Fmt::decay).collect(Collectors.joining(", ")), Integer.toString(s.every()),
                     "recomputed over " + s.recomputeBatches() + " batches" + (s.averagedStats()
-                            ? "; averaged (EMAN)" : ""));
+                            ? "; averaged (EMAN)" : ""), other(s),
+                    seconds.length == 0 ? "—" : Stat.of(0, seconds).toString());
         });
+        env.row("training time", Fmt.f("%.1f h over %d cells (cells read; per group in the runs table)",
+                total[0] / 3600, byGroup.values().stream().mapToInt(List::size).sum()));
         return List.of(env, runs);
+    }
+
+    private static String other(RunSpec s) {
+        List<String> o = new ArrayList<>();
+        if (s.swaFrom() > 0) {
+            o.add("SWA over the epochs after " + plain(s.swaFrom()) + " of the run");
+        }
+        if (s.copyBack() >= 0) {
+            o.add("EMA " + Fmt.decay(s.decays().get(s.copyBack())) + " copied into the live weights after every "
+                    + "epoch");
+        }
+        if (s.memorizationSamples() > 0) {
+            o.add("memorization on " + s.memorizationSamples() + " training samples");
+        }
+        return o.isEmpty() ? "" : String.join("; ", o);
     }
 
     private static String schedule(RunSpec s) {

@@ -68,11 +68,9 @@ record Verdict(Claim claim, String ours, Outcome outcome, String reason, List<St
                           double... differences) {
         Paired p = Paired.of(differences);
         if (p.n() < 2) {
-            return of(claim, ours, Outcome.INCONCLUSIVE, what + " " + unit.apply(p.mean())
-                    + " on one seed: no interval, so no verdict");
+            return oneSeed(claim, ours, what + " " + unit.apply(p.mean()));
         }
-        String interval = what + " " + unit.apply(p.mean()) + " ± " + unit.apply(p.std()).replace("+", "")
-                + ", 95% interval [" + unit.apply(p.lo()) + ", " + unit.apply(p.hi()) + "], " + p.n() + " seeds";
+        String interval = describe(p, what, unit);
         boolean inDirection = expect == Expect.ABOVE_0 ? p.above0() : p.below0();
         boolean against = expect == Expect.ABOVE_0 ? p.below0() : p.above0();
         if (inDirection) {
@@ -82,6 +80,44 @@ record Verdict(Claim claim, String ours, Outcome outcome, String reason, List<St
             return of(claim, ours, Outcome.NOT_REPRODUCED, interval + ": excludes 0 the other way");
         }
         return of(claim, ours, Outcome.INCONCLUSIVE, interval + ": contains 0");
+    }
+
+    /** The rule of {@link #within}, for a claim's rule text. */
+    static String withinRule(String margin) {
+        return "per-seed paired differences and the 95% Student-t interval of their mean; reproduced if the interval "
+                + "lies inside ±" + margin + " (equivalent within that margin), not reproduced if it lies entirely "
+                + "outside it, else inconclusive; one seed is always inconclusive";
+    }
+
+    /**
+     * The verdict that two things are equivalent: per-seed differences whose 95% interval lies inside
+     * {@code ±margin} ({@link #withinRule}).
+     */
+    static Verdict within(Claim claim, String ours, String what, double margin, DoubleFunction<String> unit,
+                          double... differences) {
+        Paired p = Paired.of(differences);
+        if (p.n() < 2) {
+            return oneSeed(claim, ours, what + " " + unit.apply(p.mean()));
+        }
+        String interval = describe(p, what, unit);
+        String band = "±" + unit.apply(margin).replace("+", "");
+        if (p.lo() > -margin && p.hi() < margin) {
+            return of(claim, ours, Outcome.REPRODUCED, interval + ": inside " + band);
+        }
+        if (p.lo() >= margin || p.hi() <= -margin) {
+            return of(claim, ours, Outcome.NOT_REPRODUCED, interval + ": outside " + band);
+        }
+        return of(claim, ours, Outcome.INCONCLUSIVE, interval + ": overlaps the edge of " + band);
+    }
+
+    private static Verdict oneSeed(Claim claim, String ours, String value) {
+        return of(claim, ours, Outcome.INCONCLUSIVE, value + " on one seed: no interval, so no verdict");
+    }
+
+    /** "what mean ± std, 95% interval [lo, hi], n seeds". */
+    private static String describe(Paired p, String what, DoubleFunction<String> unit) {
+        return what + " " + unit.apply(p.mean()) + " ± " + unit.apply(p.std()).replace("+", "") + ", 95% interval ["
+                + unit.apply(p.lo()) + ", " + unit.apply(p.hi()) + "], " + p.n() + " seeds";
     }
 
     /** The verdict as printed: the outcome, and the missing cells if any. */

@@ -23,7 +23,8 @@ import java.util.SplittableRandom;
  * out) whose EMAs are clearly better or clearly worse than SGD on every measure; nothing is trained.
  *
  * <p>Accuracy (val = test) at epoch e of seed s: SGD {@code 0.70 + 0.05e + 0.001s}, {@code + 0.002} with recomputed
- * statistics; EMA k with recomputed statistics
+ * statistics; SWA the selected EMA's {@code + 0.001} (better) or {@code + 0.05} (worse); some groups shift it
+ * ({@code groupOffset}); EMA k with recomputed statistics
  * {@code 0.80 + 0.01k − 0.01e + 0.001s} if better (peaks at the first epoch), SGD {@code − 0.03 − 0.01k} if worse;
  * averaged statistics {@code ∓ 0.01(k+1)} from that. NLL = 1 − accuracy. Memorization on {@code train}: clean
  * accuracy {@code 0.6 + 0.2e} for all; memorized SGD {@code 0.3 + 0.4e}, EMA {@code 0.1 + 0.1e} (better) or
@@ -56,7 +57,7 @@ final class SyntheticStudy {
         for (int e = 0; e < spec.epochs(); e++) {
             List<VariantRecord> records = new ArrayList<>();
             if (evaluated(spec, e)) {
-                for (String v : variants) {
+                for (String v : evaluatedVariants(spec, e)) {
                     double a = accuracy(spec, v, e, q);
                     for (String set : SETS) {
                         records.add(new VariantRecord(v, set, a, 1 - a, 0.05, 0.04, null, null, null));
@@ -106,6 +107,16 @@ final class SyntheticStudy {
         return spec.classes().isEmpty() ? 10 : spec.classes().size();
     }
 
+    /** The variants with records at epoch {@code e}: SWA only at the last epoch, as CellRunner writes it. */
+    static List<String> evaluatedVariants(RunSpec spec, int e) {
+        List<String> v = new ArrayList<>(variants(spec));
+        if (spec.swaFrom() > 0 && e == spec.epochs() - 1) {
+            v.add("swa/recomputed");
+        }
+        return v;
+    }
+
+    /** The variants evaluated at every epoch (and kept in the predictions). */
     static List<String> variants(RunSpec spec) {
         List<String> v = new ArrayList<>(List.of("sgd", "sgd/recomputed"));
         for (int k = 0; k < spec.decays().size(); k++) {
@@ -118,6 +129,21 @@ final class SyntheticStudy {
     }
 
     static double accuracy(RunSpec spec, String variant, int e, Quality q) {
+        boolean better = q == Quality.BETTER;
+        if (variant.equals("swa/recomputed")) {
+            // the selected EMA's accuracy (val = test) and 0.1 pp (better: comparable) or 5 pp (worse) more
+            double best = Double.NEGATIVE_INFINITY;
+            for (int k = 0; k < spec.decays().size(); k++) {
+                for (int epoch = 0; epoch < spec.epochs(); epoch++) {
+                    best = Math.max(best, accuracy(spec, "ema" + k + "/recomputed", epoch, q));
+                }
+            }
+            return best + (better ? 0.001 : 0.05);
+        }
+        return base(spec, variant, e, better) + groupOffset(spec.group(), variant.startsWith("ema"), better);
+    }
+
+    private static double base(RunSpec spec, String variant, int e, boolean better) {
         double sgd = 0.70 + 0.05 * e + 0.001 * spec.seed();
         if (variant.equals("sgd")) {
             return sgd;
@@ -126,9 +152,23 @@ final class SyntheticStudy {
             return sgd + 0.002;
         }
         int k = variant.charAt(3) - '0';
-        boolean better = q == Quality.BETTER;
         double recomputed = better ? 0.80 + 0.01 * k - 0.01 * e + 0.001 * spec.seed() : sgd - 0.03 - 0.01 * k;
         return variant.endsWith("/recomputed") ? recomputed : recomputed + (better ? -0.01 : 0.01) * (k + 1);
+    }
+
+    /**
+     * What a group adds to every variant (or the EMAs) so that its claim holds clearly (better) or fails clearly
+     * (worse): every-step EMAs equal (5 pp above); copying back 2 pp below (above); peak LR 0.05 1 pp below for
+     * all, 0.2 1 pp below for SGD and 1 pp below (2 pp above) for the EMAs.
+     */
+    private static double groupOffset(String group, boolean ema, boolean better) {
+        return switch (group) {
+            case "every1" -> ema && !better ? 0.05 : 0;
+            case "copyback" -> better ? -0.02 : 0.02;
+            case "cosine-lr0.05" -> -0.01;
+            case "cosine-lr0.2" -> ema && !better ? 0.02 : -0.01;
+            default -> 0;
+        };
     }
 
     static double memorized(String variant, int e, Quality q) {

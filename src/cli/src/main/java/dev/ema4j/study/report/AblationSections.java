@@ -1,0 +1,154 @@
+package dev.ema4j.study.report;
+
+import static dev.ema4j.study.report.Cell.ema;
+
+import dev.ema4j.study.report.Verdict.Expect;
+import java.util.List;
+
+/**
+ * The paper's side claims, each on the cosine runs and one variant of them: the EMA against SWA, EMAs updated every
+ * 16 steps against every step, and copying the EMA back into training.
+ */
+final class AblationSections {
+
+    /** Two accuracies this close (a fraction: 0.5 pp) count as equal. */
+    static final double MARGIN = 0.005;
+
+    private AblationSections() {
+    }
+
+    /** The EMA selected on validation (decay and epoch): its test accuracy. */
+    static double selectedEma(Cell c) {
+        return c.testAccuracy(c.byValAccuracy());
+    }
+
+    /** The EMA against a uniform average of the weights of the last quarter of training (SWA). */
+    static final class Swa implements Section {
+
+        static final Claim CLAIM = new Claim("EMA is comparable to SWA", "TinyIN/ResNet-18: EMA comparable to SWA",
+                "cosine runs: test accuracy of the EMA selected on validation − that of SWA (the uniform average of the "
+                        + "live weights at the ends of the last quarter of the epochs, BatchNorm statistics "
+                        + "recomputed); " + Verdict.withinRule(Fmt.pp(MARGIN).replace("+", "")));
+
+        @Override
+        public String name() {
+            return "swa";
+        }
+
+        @Override
+        public String title() {
+            return "EMA against SWA";
+        }
+
+        @Override
+        public List<Claim> claims() {
+            return List.of(CLAIM);
+        }
+
+        @Override
+        public Rendered render(Inputs in) {
+            Group g = in.group("cosine");
+            double[] emas = g.each(AblationSections::selectedEma);
+            double[] swa = g.each(c -> c.last("swa/recomputed", "test").accuracy());
+            double[] sgd = g.each(c -> c.last(g.live(), "test").accuracy());
+            Rendered r = new Rendered().text("Runs: `cosine`. SWA averages the live weights at the ends of epochs "
+                    + "after 3/4 of the run, then recomputes BatchNorm statistics; the EMA is the decay and epoch "
+                    + "selected on validation accuracy.");
+            r.table(Table.of("Test accuracy (mean ± std over seeds)", "model", "test accuracy (%)")
+                    .row("SGD (final, statistics recomputed)", Stat.percent(sgd))
+                    .row("SWA (last quarter)", Stat.percent(swa))
+                    .row("selected EMA", Stat.percent(emas)));
+            return r.verdict(Verdict.within(CLAIM, "SWA " + Fmt.pct(Stat.mean(swa)) + " vs EMA "
+                    + Fmt.pct(Stat.mean(emas)), "EMA − SWA", MARGIN, Fmt::pp, Stat.difference(emas, swa)));
+        }
+    }
+
+    /** EMAs updated every 16 steps against every step with the compensated decays α^(1/16). */
+    static final class Every implements Section {
+
+        static final Claim CLAIM = new Claim("T = 16 with compensated decays equals T = 1",
+                "updating every 16 steps gave the same results as every step",
+                "test accuracy of the EMA selected on validation, `cosine` (every 16 steps) − `every1` (every step, "
+                        + "decays α^(1/16)), per seed; " + Verdict.withinRule(Fmt.pp(MARGIN).replace("+", "")));
+
+        @Override
+        public String name() {
+            return "every";
+        }
+
+        @Override
+        public String title() {
+            return "EMA updated every 16 steps or every step";
+        }
+
+        @Override
+        public List<Claim> claims() {
+            return List.of(CLAIM);
+        }
+
+        @Override
+        public Rendered render(Inputs in) {
+            Group t16 = in.group("cosine");
+            Group t1 = in.group("every1");
+            Rendered r = new Rendered().text("Runs: `cosine` (EMAs every " + t16.spec().every() + " steps) and "
+                    + "`every1` (every step, each decay α replaced by α^(1/" + t16.spec().every() + "), the same "
+                    + "window in steps). Test accuracy at the final epoch, statistics recomputed.");
+            Table t = Table.of("Final-epoch test accuracy by decay (mean ± std over seeds)", "decay α (per 16 steps)",
+                    "every 16 steps (%)", "every step (%)");
+            for (int k = 0; k < t16.spec().decays().size(); k++) {
+                int i = k;
+                t.row(Fmt.decay(t16.spec().decays().get(k)), Stat.percent(t16.each(c -> c.last(ema(i), "test")
+                        .accuracy())), Stat.percent(t1.each(c -> c.last(ema(i), "test").accuracy())));
+            }
+            double[] a = t16.each(AblationSections::selectedEma);
+            double[] b = t1.each(AblationSections::selectedEma);
+            int n = Math.min(a.length, b.length);
+            r.table(t.row("selected on validation", Stat.percent(a), Stat.percent(b)));
+            return r.verdict(Verdict.within(CLAIM, "T = 16 " + Fmt.pct(Stat.mean(a)) + " vs T = 1 "
+                    + Fmt.pct(Stat.mean(b)), "T16 − T1", MARGIN, Fmt::pp,
+                    Stat.difference(java.util.Arrays.copyOf(a, n), java.util.Arrays.copyOf(b, n))));
+        }
+    }
+
+    /** Copying the EMA into the live weights after every epoch. */
+    static final class CopyBack implements Section {
+
+        static final Claim CLAIM = new Claim("copying the EMA back into training hurts", "75.83 → 74.47 % val",
+                "test accuracy of the model selected on validation (SGD or an EMA, any epoch), `copyback` − `cosine`, "
+                        + "per seed; " + Verdict.PAIRED_RULE + " (the paper's direction: < 0)");
+
+        @Override
+        public String name() {
+            return "copyback";
+        }
+
+        @Override
+        public String title() {
+            return "Copying the EMA back into training";
+        }
+
+        @Override
+        public List<Claim> claims() {
+            return List.of(CLAIM);
+        }
+
+        @Override
+        public Rendered render(Inputs in) {
+            Group plain = in.group("cosine");
+            Group copied = in.group("copyback");
+            int k = copied.spec().copyBack();
+            Rendered r = new Rendered().text("Runs: `cosine`, and `copyback`, where the EMA of decay "
+                    + Fmt.decay(copied.spec().decays().get(k)) + " replaces the live weights after every epoch "
+                    + "(momentum and BatchNorm statistics kept); the EMAs go on averaging. The model compared is the "
+                    + "best on validation accuracy among the live model and the EMAs at any evaluated epoch.");
+            double[] a = plain.each(Cell::bestOnValidationTestAccuracy);
+            double[] b = copied.each(Cell::bestOnValidationTestAccuracy);
+            int n = Math.min(a.length, b.length);
+            r.table(Table.of("Test accuracy of the model selected on validation (mean ± std over seeds)", "run",
+                    "test accuracy (%)").row("cosine", Stat.percent(a)).row("copyback", Stat.percent(b)));
+            return r.verdict(Verdict.paired(CLAIM, Fmt.pct(Stat.mean(a)) + " → " + Fmt.pct(Stat.mean(b)),
+                    "copyback − cosine", Expect.BELOW_0, Fmt::pp,
+                    Stat.difference(java.util.Arrays.copyOf(b, n), java.util.Arrays.copyOf(a, n))));
+        }
+    }
+}
