@@ -20,13 +20,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * The demo: SmallCnn(16) on Fashion-MNIST, clean and with 40% symmetric label noise, three seeds each, trained with
- * SGD while three EMAs of its weights are kept; prints SGD against the EMAs (per epoch on clean labels, the best EMA
- * under noise) with intervals over the seeds, and writes a report.
+ * The demo: SmallCnn(16) on Fashion-MNIST, clean and with 40% symmetric label noise (three and five seeds), trained
+ * with SGD while three EMAs of its weights are kept; prints SGD against the EMAs (per epoch on clean labels, the best
+ * EMA under noise) with intervals over the seeds, and writes a report.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Train a small CNN on Fashion-MNIST (clean, and with 40%% label noise; three seeds each) with SGD "
-                + "and EMAs of its weights, then compare SGD with the EMAs (about four minutes on two CPU cores).")
+        description = "Train a small CNN on Fashion-MNIST (clean, and with 40%% label noise; three and five seeds) "
+                + "with SGD and EMAs of its weights, then compare SGD with the EMAs (about four minutes on two CPU cores).")
 final class DemoCommand implements Callable<Integer> {
 
     @Spec
@@ -39,8 +39,8 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--scale", defaultValue = "full", hidden = true, description = "full, or quick for tests")
     String scale;
 
-    @Option(names = "--seeds", defaultValue = "3", description = "seeds of each run (default: ${DEFAULT-VALUE}); a "
-            + "verdict needs at least 2")
+    @Option(names = "--seeds", defaultValue = "3", description = "seeds of each run (default: ${DEFAULT-VALUE}; the "
+            + "noisy-label run takes at least 5); a verdict needs at least 2")
     int seeds;
 
     @Mixin

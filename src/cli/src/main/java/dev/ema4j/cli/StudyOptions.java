@@ -11,7 +11,8 @@ final class StudyOptions {
     @Option(names = "--scale", defaultValue = "quick", description = "quick or full (default: ${DEFAULT-VALUE})")
     String scale;
 
-    @Option(names = "--seeds", defaultValue = "3", description = "seeds of every run group, 1..N (default: ${DEFAULT-VALUE}); a verdict needs at least 2")
+    @Option(names = "--seeds", defaultValue = "3",
+            description = "seeds of every run group, 1..N (default: ${DEFAULT-VALUE}); a verdict needs at least 2")
     int seeds;
 
     @Option(names = "--out", paramLabel = "DIR", description = "the study's directory (default: results/<scale>)")

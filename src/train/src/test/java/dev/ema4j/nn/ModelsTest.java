@@ -72,7 +72,8 @@ class ModelsTest {
     @Test
     void smallCnnWithoutBatchNormHasBiasesAndNoStatisticsAndTrains() {
         int w = 4;
-        long expected = 9L * w + w + 9L * w * w + w + 9L * w * 2 * w + 2 * w + 9L * 4 * w * w + 2 * w + 2L * w * 10 + 10;
+        long expected = 9L * w + w + 9L * w * w + w + 9L * w * 2 * w + 2 * w + 9L * 4 * w * w + 2 * w
+                + 2L * w * 10 + 10;
         try (Backend backend = new CpuBackend(2);
              Network net = Network.build(backend, Models.smallCnnNoBatchNorm(w, 10), MNIST, 8, 1)) {
             assertEquals(expected, net.parameters().parameterCount());

@@ -26,8 +26,8 @@ final class AblationSections {
     static final class Swa implements Section {
 
         static final Claim CLAIM = new Claim("EMA is comparable to SWA", "TinyIN/ResNet-18: EMA comparable to SWA",
-                "cosine runs: test accuracy of the EMA selected on validation − that of SWA (the uniform average of the "
-                        + "live weights at the ends of the last quarter of the epochs, BatchNorm statistics "
+                "cosine runs: test accuracy of the EMA selected on validation − that of SWA (the uniform average of "
+                        + "the live weights at the ends of the last quarter of the epochs, BatchNorm statistics "
                         + "recomputed); " + Verdict.withinRule(Fmt.pp(MARGIN).replace("+", "")));
 
         @Override

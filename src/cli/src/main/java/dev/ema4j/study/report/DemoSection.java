@@ -60,10 +60,14 @@ final class DemoSection implements Section {
         r.plot("demo-clean.png", "clean labels, test accuracy per epoch");
 
         r.table(noisyTable(noisy));
+        int validation = (int) Math.round(0.2 * noisy.spec().trainSamples());
+        r.text("The noisy run validates on " + validation + " images with noisy labels, so what is chosen on them (the "
+                + "EMA's decay and epoch, SGD's early-stopping epoch) is itself noisy; the study's label-noise runs "
+                + "(2k to 48k images) have larger validation sets.");
         r.text("Under label noise the EMA's calibration error against the clean test labels is not a defect: a model "
                 + "that fits the noisy label distribution instead of memorizing it gives its top class at most about "
-                + "1 − r + r/10 = 64% probability at r = 40%, so it looks underconfident on clean labels, while a model "
-                + "that memorized the noisy labels is confident again.");
+                + "1 − r + r/10 = 64% probability at r = 40%, so it looks underconfident on clean labels, while a "
+                + "model that memorized the noisy labels is confident again.");
         Plots.lines(in.plots().resolve("demo-noise40.png"), "40% noisy labels: test accuracy per epoch ("
                 + noisy.seedsNote() + ")", "epoch", "test accuracy (%)", false,
                 noisy.curves("test", VariantRecord::accuracy));

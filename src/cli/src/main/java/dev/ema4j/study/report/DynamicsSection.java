@@ -53,12 +53,13 @@ final class DynamicsSection implements Section {
         Rendered r = new Rendered().text("Runs: `cosine`, `constant` and `step` (see Setup), and `overfit` (cosine, "
                 + "a wider network on 4k images without weight decay for 60 epochs, until the training loss is near "
                 + "0). Per epoch, the test accuracy of SGD (the live model, BatchNorm statistics recomputed for its "
-                + "weights, since its running statistics lag them) and of each EMA (statistics recomputed). The selected "
-                + "EMA is the decay and epoch of the best validation accuracy (the paper's protocol); the early lead "
+                + "weights, since its running statistics lag them) and of each EMA (statistics recomputed). The "
+                + "selected EMA is the decay and epoch of the best validation accuracy (the paper's protocol); the early lead "
                 + "compares SGD with the decay of the highest validation accuracy at each epoch. Epochs count from "
                 + "1.");
         Table t = Table.of("Test accuracy by run (mean ± std over seeds)", "run", "seeds",
-                "final training loss", "final SGD (%)", "selected EMA (%)", "selected decay @ epoch, per seed", "peak epoch of the EMAs (validation) / epochs",
+                "final training loss", "final SGD (%)", "selected EMA (%)", "selected decay @ epoch, per seed",
+                "peak epoch of the EMAs (validation) / epochs",
                 "early lead of the EMA chosen on validation (pp)");
         Map<String, String> plots = new LinkedHashMap<>();
         for (String s : SCHEDULES) {
