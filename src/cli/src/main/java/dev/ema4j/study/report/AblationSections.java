@@ -78,7 +78,7 @@ final class AblationSections {
 
         @Override
         public String title() {
-            return "EMA updated every 16 steps or every step";
+            return "EMA updated every T steps or every step";
         }
 
         @Override
@@ -93,8 +93,8 @@ final class AblationSections {
             Rendered r = new Rendered().text("Runs: `cosine` (EMAs every " + t16.spec().every() + " steps) and "
                     + "`every1` (every step, each decay α replaced by α^(1/" + t16.spec().every() + "), the same "
                     + "window in steps). Test accuracy at the final epoch, statistics recomputed.");
-            Table t = Table.of("Final-epoch test accuracy by decay (mean ± std over seeds)", "decay α (per 16 steps)",
-                    "every 16 steps (%)", "every step (%)");
+            Table t = Table.of("Final-epoch test accuracy by decay (mean ± std over seeds)", "decay α (per "
+                    + t16.spec().every() + " steps)", "every " + t16.spec().every() + " steps (%)", "every step (%)");
             for (int k = 0; k < t16.spec().decays().size(); k++) {
                 int i = k;
                 t.row(Fmt.decay(t16.spec().decays().get(k)), Stat.percent(t16.each(c -> c.last(ema(i), "test")

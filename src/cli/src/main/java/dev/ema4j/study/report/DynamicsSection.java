@@ -40,7 +40,7 @@ final class DynamicsSection implements Section {
 
     @Override
     public String title() {
-        return "Training dynamics under three LR schedules";
+        return "Training dynamics: three LR schedules and an overfitting budget";
     }
 
     @Override
