@@ -52,18 +52,7 @@ class ModelsTest {
             try (Backend backend = new CpuBackend(2);
                  Network net = Network.build(backend, Models.resnet(depth, w, 10), MNIST, 8, 1)) {
                 assertEquals(expected, net.parameters().parameterCount(), "ResNet-" + depth);
-                float[] x = new float[8 * 784];
-                for (int i = 0; i < x.length; i++) {
-                    x[i] = (float) Math.sin(i * 0.37);
-                }
-                int[] y = {0, 1, 2, 3, 4, 5, 6, 7};
-                double first = net.trainStep(x, y, Sgd.nesterov(0), 0.05);
-                double later = first;
-                for (int s = 0; s < 20; s++) {
-                    later = net.trainStep(x, y, Sgd.nesterov(0), 0.05);
-                }
-                assertTrue(later < first, "ResNet-" + depth + " loss " + first + " -> " + later);
-                assertEquals(8 * 10, net.predict(x, 8).length);
+                assertTrainingLowersTheLoss(net, 20, "ResNet-" + depth);
             }
         }
         assertThrows(IllegalArgumentException.class, () -> Models.resnet(10, 16, 10));
@@ -78,17 +67,23 @@ class ModelsTest {
              Network net = Network.build(backend, Models.smallCnnNoBatchNorm(w, 10), MNIST, 8, 1)) {
             assertEquals(expected, net.parameters().parameterCount());
             assertTrue(net.parameters().slots().stream().noneMatch(ParameterStore.Slot::statistic));
-            float[] x = new float[8 * 784];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (float) Math.sin(i * 0.37);
-            }
-            int[] y = {0, 1, 2, 3, 4, 5, 6, 7};
-            double first = net.trainStep(x, y, Sgd.nesterov(0), 0.05);
-            double later = first;
-            for (int s = 0; s < 30; s++) {
-                later = net.trainStep(x, y, Sgd.nesterov(0), 0.05);
-            }
-            assertTrue(later < first, "loss " + first + " -> " + later);
+            assertTrainingLowersTheLoss(net, 30, "SmallCnn without BatchNorm");
         }
+    }
+
+    /** {@code steps} SGD steps on one fixed batch of 8 images lower its loss; the network predicts 10 classes. */
+    private static void assertTrainingLowersTheLoss(Network net, int steps, String what) {
+        float[] x = new float[8 * 784];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) Math.sin(i * 0.37);
+        }
+        int[] y = {0, 1, 2, 3, 4, 5, 6, 7};
+        double first = net.trainStep(x, y, Sgd.nesterov(0), 0.05);
+        double later = first;
+        for (int s = 0; s < steps; s++) {
+            later = net.trainStep(x, y, Sgd.nesterov(0), 0.05);
+        }
+        assertTrue(later < first, what + " loss " + first + " -> " + later);
+        assertEquals(8 * 10, net.predict(x, 8).length);
     }
 }

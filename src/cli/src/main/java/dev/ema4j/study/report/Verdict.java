@@ -3,6 +3,7 @@ package dev.ema4j.study.report;
 import com.fasterxml.jackson.annotation.JsonValue;
 import java.util.List;
 import java.util.function.DoubleFunction;
+import java.util.function.Function;
 
 /**
  * Our verdict on a claim.
@@ -66,20 +67,13 @@ record Verdict(Claim claim, String ours, Outcome outcome, String reason, List<St
      */
     static Verdict paired(Claim claim, String ours, String what, Expect expect, DoubleFunction<String> unit,
                           double... differences) {
-        Paired p = Paired.of(differences);
-        if (p.n() < 2) {
-            return oneSeed(claim, ours, what + " " + unit.apply(p.mean()));
-        }
-        String interval = describe(p, what, unit);
-        boolean inDirection = expect == Expect.ABOVE_0 ? p.above0() : p.below0();
-        boolean against = expect == Expect.ABOVE_0 ? p.below0() : p.above0();
-        if (inDirection) {
-            return of(claim, ours, Outcome.REPRODUCED, interval + ": excludes 0, " + expect.text);
-        }
-        if (against) {
-            return of(claim, ours, Outcome.NOT_REPRODUCED, interval + ": excludes 0 the other way");
-        }
-        return of(claim, ours, Outcome.INCONCLUSIVE, interval + ": contains 0");
+        return judge(claim, ours, what, unit, differences, p -> {
+            boolean inDirection = expect == Expect.ABOVE_0 ? p.above0() : p.below0();
+            boolean against = expect == Expect.ABOVE_0 ? p.below0() : p.above0();
+            return inDirection ? new Judged(Outcome.REPRODUCED, "excludes 0, " + expect.text)
+                    : against ? new Judged(Outcome.NOT_REPRODUCED, "excludes 0 the other way")
+                    : new Judged(Outcome.INCONCLUSIVE, "contains 0");
+        });
     }
 
     /** The rule of {@link #within}, for a claim's rule text. */
@@ -95,23 +89,27 @@ record Verdict(Claim claim, String ours, Outcome outcome, String reason, List<St
      */
     static Verdict within(Claim claim, String ours, String what, double margin, DoubleFunction<String> unit,
                           double... differences) {
-        Paired p = Paired.of(differences);
-        if (p.n() < 2) {
-            return oneSeed(claim, ours, what + " " + unit.apply(p.mean()));
-        }
-        String interval = describe(p, what, unit);
         String band = "±" + unit.apply(margin).replace("+", "");
-        if (p.lo() > -margin && p.hi() < margin) {
-            return of(claim, ours, Outcome.REPRODUCED, interval + ": inside " + band);
-        }
-        if (p.lo() >= margin || p.hi() <= -margin) {
-            return of(claim, ours, Outcome.NOT_REPRODUCED, interval + ": outside " + band);
-        }
-        return of(claim, ours, Outcome.INCONCLUSIVE, interval + ": overlaps the edge of " + band);
+        return judge(claim, ours, what, unit, differences, p -> p.lo() > -margin && p.hi() < margin
+                ? new Judged(Outcome.REPRODUCED, "inside " + band)
+                : p.lo() >= margin || p.hi() <= -margin ? new Judged(Outcome.NOT_REPRODUCED, "outside " + band)
+                : new Judged(Outcome.INCONCLUSIVE, "overlaps the edge of " + band));
     }
 
-    private static Verdict oneSeed(Claim claim, String ours, String value) {
-        return of(claim, ours, Outcome.INCONCLUSIVE, value + " on one seed: no interval, so no verdict");
+    /** An outcome and why, from an interval. */
+    private record Judged(Outcome outcome, String why) {
+    }
+
+    /** Inconclusive with one seed; else {@code rule}'s outcome on the 95% interval of the differences. */
+    private static Verdict judge(Claim claim, String ours, String what, DoubleFunction<String> unit,
+                                 double[] differences, Function<Paired, Judged> rule) {
+        Paired p = Paired.of(differences);
+        if (p.n() < 2) {
+            return of(claim, ours, Outcome.INCONCLUSIVE, what + " " + unit.apply(p.mean())
+                    + " on one seed: no interval, so no verdict");
+        }
+        Judged j = rule.apply(p);
+        return of(claim, ours, j.outcome(), describe(p, what, unit) + ": " + j.why());
     }
 
     /** "what mean ± std, 95% interval [lo, hi], n seeds". */
