@@ -56,7 +56,7 @@ class StudyReportTest {
         assertTrue(md.startsWith("# "), md.lines().findFirst().orElse(""));
         for (String heading : List.of("## Setup", "**Environment and invocation**", "**Runs by group",
                 "## dynamics: ", "**Test accuracy by run", "## bn: ", "**Gap (pp) by epoch and decay",
-                "**Network without BatchNorm", "## noise: ", "**Test accuracy under label noise",
+                "**12k-image runs with and without BatchNorm", "## noise: ", "**Test accuracy under label noise",
                 "**40% noise by training-set size", "## swa: ", "## every: ", "## copyback: ",
                 "**Peak LR under cosine",
                 "**Memorization at equal clean-train accuracy", "## consistency: ", "**Consistency over 3 seed pair(s)",
@@ -148,7 +148,7 @@ class StudyReportTest {
 
         String md = Files.readString(StudyReport.write(out, experiments, Scale.QUICK, 3, COMMAND));
 
-        assertTrue(md.startsWith("**INCOMPLETE: 1 of 9 expected cells missing: cosine-seed1 (made from another "
+        assertTrue(md.startsWith("**INCOMPLETE: 1 of 12 expected cells missing: cosine-seed1 (made from another "
                 + "spec).**"), md.lines().findFirst().orElse(""));
         Map<String, String> outcomes = outcomes();
         assertEquals("inconclusive", outcomes.get("bn: recomputing BN statistics improves the EMA"));
