@@ -222,7 +222,7 @@ public final class CellRunner {
         StringBuilder sb = new StringBuilder(String.format("%s epoch %d/%d: loss %.4f, train acc %.4f", spec.key(),
                 r.epoch() + 1, spec.epochs(), r.trainLoss(), r.trainAccuracy()));
         for (ModelEvaluation e : r.evaluations()) {
-            // the live model with recomputed statistics; its running statistics lag its weights
+            // every model with statistics recomputed (the live model's running statistics lag its weights)
             if (e.set().equals("test") && e.variant().endsWith("/recomputed")) {
                 sb.append(String.format(", %s %.4f", e.variant(), e.metrics().accuracy()));
             }
@@ -251,7 +251,8 @@ public final class CellRunner {
         Map<String, Double> accuracy = new LinkedHashMap<>();
         DatasetView ptrain = probeTrain;
         DatasetView ptest = probeTest;
-        accuracy.put("sgd", linearProbe(spec, net, ptrain, ptest, held.length));
+        accuracy.put("sgd/recomputed", trainer.withLiveRecomputed(() -> linearProbe(spec, net, ptrain, ptest,
+                held.length)));
         for (int k = 0; k < spec.decays().size(); k++) {
             accuracy.put("ema" + k + "/recomputed",
                     trainer.withEmaModel(k, true, () -> linearProbe(spec, net, ptrain, ptest, held.length)));

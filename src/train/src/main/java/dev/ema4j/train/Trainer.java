@@ -257,7 +257,7 @@ public final class Trainer implements AutoCloseable {
      * Runs {@code action} with the live weights and BatchNorm statistics recomputed for them (the running statistics
      * lag the weights when the learning rate is large); then puts the running statistics back.
      */
-    private <T> T withLiveRecomputed(java.util.function.Supplier<T> action) {
+    public <T> T withLiveRecomputed(java.util.function.Supplier<T> action) {
         float[] live = readStatistics();
         try {
             recomputeStatistics(config.evaluation().recomputeBatches());

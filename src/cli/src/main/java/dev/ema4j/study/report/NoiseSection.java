@@ -1,7 +1,5 @@
 package dev.ema4j.study.report;
 
-import static dev.ema4j.study.report.Cell.SGD;
-import static dev.ema4j.study.report.Cell.SGD_RECOMPUTED;
 import static dev.ema4j.study.report.Cell.ema;
 
 import dev.ema4j.metrics.Binning;
@@ -26,8 +24,8 @@ final class NoiseSection implements Section {
 
     static final Claim ROBUST = new Claim("EMA is robust to label noise", "CIFAR-100N: 55.47 → 65.15 (+9.7 pp)",
             "40% noise: test accuracy of the EMA selected on validation − that of the better SGD baseline of the "
-                    + "same seed (the last iterate, or SGD stopped early at its best validation epoch, each with its "
-                    + "running BatchNorm statistics or, in cells that have them, statistics recomputed); "
+                    + "same seed, chosen on validation: the last iterate, or SGD stopped at its best validation epoch "
+                    + "(BatchNorm statistics recomputed); "
                     + Verdict.PAIRED_RULE);
     static final Claim MEMORIZES_LESS = new Claim("EMA memorizes less",
             "at equal clean-train accuracy EMA 28.8% vs SGD 68.2% of noisy labels",
@@ -76,9 +74,9 @@ final class NoiseSection implements Section {
             accuracy.row(rate, Stat.percent(g.each(c -> c.last(c.live(), "test").accuracy())),
                     Stat.percent(g.each(c -> c.earlyStoppedTestAccuracy(c.live()))), Stat.percent(selected),
                     Stat.percent(Stat.difference(selected, g.each(NoiseSection::betterSgd))));
-            double[] maxSgd = g.each(c -> maxMemorized(c, SGD));
+            double[] maxSgd = g.each(c -> maxMemorized(c, c.live()));
             memo.row(rate, Stat.percent(g.each(NoiseSection::level)),
-                    Stat.percent(g.each(c -> memorizedAt(c, SGD, level(c)))),
+                    Stat.percent(g.each(c -> memorizedAt(c, c.live(), level(c)))),
                     Stat.percent(g.each(c -> memorizedAt(c, selectedEma(c), level(c)))), Stat.percent(maxSgd),
                     Stat.mean(maxSgd) >= MEMORIZATION_REGIME ? "reached" : "not reached");
             String a = "noise-" + rate + "-accuracy.png";
@@ -113,9 +111,9 @@ final class NoiseSection implements Section {
         r.verdict(Verdict.paired(ROBUST, ours, "EMA − better SGD", Expect.ABOVE_0, Fmt::pp,
                 Stat.difference(ema, sgd)));
 
-        double[] sgdMemo = g.each(c -> memorizedAt(c, SGD, level(c)));
+        double[] sgdMemo = g.each(c -> memorizedAt(c, c.live(), level(c)));
         double[] emaMemo = g.each(c -> memorizedAt(c, selectedEma(c), level(c)));
-        double maxSgd = Stat.mean(g.each(c -> maxMemorized(c, SGD)));
+        double maxSgd = Stat.mean(g.each(c -> maxMemorized(c, c.live())));
         String memoOurs = "SGD " + Fmt.pct(Stat.mean(sgdMemo)) + "% vs EMA " + Fmt.pct(Stat.mean(emaMemo)) + "% at "
                 + Fmt.pct(Stat.mean(g.each(NoiseSection::level))) + "% clean-train accuracy";
         if (maxSgd < MEMORIZATION_REGIME) {
@@ -172,15 +170,15 @@ final class NoiseSection implements Section {
     }
 
     /**
-     * The better SGD baseline of a cell: the last iterate or SGD stopped early, with running or (when the cell has
-     * them) recomputed BatchNorm statistics, whichever tests highest.
+     * The test accuracy of the better SGD baseline of a cell, chosen on validation: the last iterate or SGD stopped at
+     * its best validation epoch, whichever has the higher validation accuracy (the live model, {@link Cell#live}).
      */
     static double betterSgd(Cell c) {
-        double best = Double.NEGATIVE_INFINITY;
-        for (String v : c.has(SGD_RECOMPUTED) ? List.of(SGD, SGD_RECOMPUTED) : List.of(SGD)) {
-            best = Math.max(best, Math.max(c.last(v, "test").accuracy(), c.earlyStoppedTestAccuracy(v)));
-        }
-        return best;
+        String live = c.live();
+        EpochRecord early = c.bestValEpoch(live);
+        VariantRecord last = c.last(live, "val");
+        return c.record(early, live, "val").accuracy() > last.accuracy() ? c.record(early, live, "test").accuracy()
+                : c.last(live, "test").accuracy();
     }
 
     private static String selectedEma(Cell c) {
@@ -189,7 +187,7 @@ final class NoiseSection implements Section {
 
     /** The highest clean-train accuracy that both SGD and the selected EMA reach. */
     static double level(Cell c) {
-        return Math.min(maxOf(c, SGD, VariantRecord::cleanAccuracy), maxOf(c, selectedEma(c),
+        return Math.min(maxOf(c, c.live(), VariantRecord::cleanAccuracy), maxOf(c, selectedEma(c),
                 VariantRecord::cleanAccuracy));
     }
 

@@ -101,4 +101,30 @@ class ReportPartsTest {
         assertEquals(0.6, NoiseSection.memorizedAt(c, "sgd", 0.8), 1e-12);
         assertEquals(Double.NaN, NoiseSection.memorizedAt(c, "sgd", 0.95));
     }
+
+    @Test
+    void theSgdBaselineIsChosenOnValidationNotTest() {
+        // live model (recomputed statistics): epoch 1 validates worse but tests better than the last epoch
+        double[][] valTest = {{0.50, 0.90}, {0.60, 0.70}};
+        Cell c = sgdCell(valTest);
+        assertEquals(0.70, NoiseSection.betterSgd(c), 1e-12, "the last iterate validates better");
+        assertEquals(0.70, c.earlyStoppedTestAccuracy(c.live()), 1e-12);
+        // early stopping validates better: its test accuracy, even though the last iterate tests higher
+        Cell early = sgdCell(new double[][] {{0.65, 0.60}, {0.60, 0.80}});
+        assertEquals(0.60, NoiseSection.betterSgd(early), 1e-12);
+    }
+
+    /** A cell with "sgd" (running statistics, test 0) and "sgd/recomputed" records {val, test} per epoch. */
+    private static Cell sgdCell(double[][] valTest) {
+        List<EpochRecord> epochs = new java.util.ArrayList<>();
+        for (int e = 0; e < valTest.length; e++) {
+            epochs.add(new EpochRecord(e, e, 0.1, 1, 0.5, List.of(
+                    new VariantRecord("sgd", "val", 0.99, 1, 0, 0, null, null, null),
+                    new VariantRecord("sgd", "test", 0.0, 1, 0, 0, null, null, null),
+                    new VariantRecord("sgd/recomputed", "val", valTest[e][0], 1, 0, 0, null, null, null),
+                    new VariantRecord("sgd/recomputed", "test", valTest[e][1], 1, 0, 0, null, null, null))));
+        }
+        return new Cell(new CellResult(StudyPlan.spec("noise40", Scale.QUICK, 1), Map.of(), 0, epochs, Map.of(),
+                Map.of()), Path.of("unused"));
+    }
 }

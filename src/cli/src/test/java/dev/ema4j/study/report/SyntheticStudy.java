@@ -22,7 +22,7 @@ import java.util.SplittableRandom;
  * Writes hand-made cells (result.json and predictions.safetensors, as {@link dev.ema4j.study.CellRunner} lays them
  * out) whose EMAs are clearly better or clearly worse than SGD on every measure; nothing is trained.
  *
- * <p>Accuracy (val = test) at epoch e of seed s: SGD {@code 0.70 + 0.05e + 0.001s}, {@code + 0.002} with recomputed
+ * <p>Accuracy (val and test, each with its own {@link #jitter}) at epoch e of seed s: SGD {@code 0.70 + 0.05e + 0.001s}, {@code + 0.002} with recomputed
  * statistics; SWA the selected EMA's {@code + 0.001} (better) or {@code + 0.05} (worse); some groups shift it
  * ({@code groupOffset}); EMA k with recomputed statistics
  * {@code 0.80 + 0.01k − 0.01e + 0.001s} if better (peaks at the first epoch), SGD {@code − 0.03 − 0.01k} if worse;
@@ -60,7 +60,8 @@ final class SyntheticStudy {
                 for (String v : evaluatedVariants(spec, e)) {
                     double a = accuracy(spec, v, e, q);
                     for (String set : SETS) {
-                        records.add(new VariantRecord(v, set, a, 1 - a, 0.05, 0.04, null, null, null));
+                        double j = a + jitter(spec, v, set, e);
+                        records.add(new VariantRecord(v, set, j, 1 - j, 0.05, 0.04, null, null, null));
                     }
                     if (spec.memorizationSamples() > 0) {
                         double m = memorized(v, e, q);
@@ -98,6 +99,17 @@ final class SyntheticStudy {
                 new CellResult(spec, env, 1.0, epochs, selections, probes));
         SafetensorsWriter.write(dir.resolve("predictions.safetensors"), Map.of(), tensors(spec, variants, q));
     }
+
+    /**
+     * A deterministic offset in [−{@link #JITTER}, {@link #JITTER}] per cell, variant, set and epoch: seeds differ by
+     * more than a shift, so paired intervals have a width, and validation differs from test.
+     */
+    static double jitter(RunSpec spec, String variant, String set, int epoch) {
+        return JITTER * (2 * new SplittableRandom(Objects.hash(spec.key(), variant, set, epoch)).nextDouble() - 1);
+    }
+
+    /** The largest {@link #jitter}: 0.05 pp, well inside every synthetic effect. */
+    static final double JITTER = 0.0005;
 
     static boolean evaluated(RunSpec spec, int epoch) {
         return (epoch + 1) % spec.evalEvery() == 0 || epoch + 1 == spec.epochs();
