@@ -73,8 +73,8 @@ final class CalibrationSection implements Section {
         row(t, "SGD (final)", sgd);
         row(t, "EMA (lowest val NLL)", emas);
         r.table(t);
-        Plots.lines(in.plots().resolve("calibration-reliability.png"), "Reliability diagram, test set, "
-                        + Calibration.PAPER_EQUAL_MASS_BINS + " equal-mass bins per seed (the verdict's), seeds pooled",
+        Plots.lines(in.plots().resolve("calibration-reliability.png"), "Reliability, test set, "
+                        + Calibration.PAPER_EQUAL_MASS_BINS + " equal-mass bins (the verdict's), seeds pooled",
                 "mean confidence of the bin (%)", "accuracy of the bin (%)", false,
                 List.of(reliability("SGD (final)", sgdTest), reliability("EMA (lowest val NLL)", emaTest),
                         Plots.Line.reference("perfect calibration", new double[] {0, 100}, new double[] {0, 100})));
@@ -120,16 +120,22 @@ final class CalibrationSection implements Section {
     }
 
     /**
-     * The equal-mass bins of each seed's predictions, as the verdict's ECE bins them: (confidence, accuracy) in %,
-     * sorted by confidence.
+     * The predictions of all seeds together in the verdict's binning ({@link Calibration#PAPER_EQUAL_MASS_BINS}
+     * equal-mass bins): (confidence, accuracy) in %.
      */
     private static Plots.Line reliability(String name, List<Cell.Prediction> seeds) {
-        List<ReliabilityDiagram.Bin> bins = new ArrayList<>();
+        int classes = seeds.get(0).classes();
+        int n = seeds.stream().mapToInt(p -> p.labels().length).sum();
+        float[] probs = new float[n * classes];
+        int[] labels = new int[n];
+        int at = 0;
         for (Cell.Prediction p : seeds) {
-            bins.addAll(Calibration.reliability(p.probs(), p.classes(), p.labels(), Binning.EQUAL_MASS,
-                    Calibration.PAPER_EQUAL_MASS_BINS).bins().stream().filter(b -> b.count() > 0).toList());
+            System.arraycopy(p.probs(), 0, probs, at * classes, p.probs().length);
+            System.arraycopy(p.labels(), 0, labels, at, p.labels().length);
+            at += p.labels().length;
         }
-        bins.sort(java.util.Comparator.comparingDouble(ReliabilityDiagram.Bin::meanConfidence));
+        List<ReliabilityDiagram.Bin> bins = Calibration.reliability(probs, classes, labels, Binning.EQUAL_MASS,
+                Calibration.PAPER_EQUAL_MASS_BINS).bins().stream().filter(b -> b.count() > 0).toList();
         return new Plots.Line(name, bins.stream().mapToDouble(b -> 100 * b.meanConfidence()).toArray(),
                 bins.stream().mapToDouble(b -> 100 * b.accuracy()).toArray());
     }

@@ -97,9 +97,9 @@ final class NoiseSection implements Section {
         plots.forEach(r::plot);
         Group g40 = in.group("noise40");
         String againstClean = "noise-noise40-memorization-vs-clean.png";
-        Plots.lines(in.plots().resolve(againstClean), "Memorized noisy labels against clean-train accuracy, noise40 ("
-                + g40.seedsNote() + " per epoch)", "clean-train accuracy (%)", "noisy samples predicted as their "
-                + "noisy label (%)", false, memorizationAgainstClean(g40));
+        Plots.lines(in.plots().resolve(againstClean), "Memorization vs clean-train accuracy, noise40 (epoch means, "
+                + g40.cells().size() + " seeds)", "clean-train accuracy (%)", "noisy samples predicted as their noisy "
+                + "label (%)", false, memorizationAgainstClean(g40));
         r.plot(againstClean, "memorization against clean-train accuracy per model (the paper's view)");
         r.table(sizes(in));
 
