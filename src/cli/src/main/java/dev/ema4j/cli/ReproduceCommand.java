@@ -25,7 +25,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "reproduce", mixinStandardHelpOptions = true,
         description = {"Reproduce the paper's findings: run the experiment's training runs (cells) that are missing "
                 + "under OUT/cells, then write OUT/report.md with plots, CSV and JSON.",
-                "Experiments: dynamics, bn, noise, consistency, calibration, transfer, lr, or all."})
+                "Experiments: dynamics, bn, noise, consistency, calibration, transfer, lr, swa, every, copyback, or "
+                        + "all."})
 final class ReproduceCommand implements Callable<Integer> {
 
     @Spec
