@@ -137,6 +137,6 @@ final class DynamicsSection implements Section {
         return g.cells().stream().map(c -> {
             Cell.Choice ch = c.byValAccuracy();
             return Fmt.decay(c.decay(ch.k())) + " @ " + (ch.epoch() + 1);
-        }).collect(Collectors.joining("; "));
+        }).collect(Collectors.joining("; ")) + " (" + g.selectedDecays() + ")";
     }
 }

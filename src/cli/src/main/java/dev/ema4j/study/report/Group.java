@@ -80,6 +80,22 @@ record Group(String name, List<Cell> cells) {
         return lines;
     }
 
+    /**
+     * How often each decay was selected on validation (decay and epoch, {@link Cell#byValAccuracy}) across the seeds,
+     * e.g. {@code "0.968 ×2, 0.992 ×1"}, in decay order.
+     */
+    String selectedDecays() {
+        int[] counts = new int[spec().decays().size()];
+        cells.forEach(c -> counts[c.byValAccuracy().k()]++);
+        List<String> parts = new ArrayList<>();
+        for (int k = 0; k < counts.length; k++) {
+            if (counts[k] > 0) {
+                parts.add(Fmt.decay(spec().decays().get(k)) + " ×" + counts[k]);
+            }
+        }
+        return String.join(", ", parts);
+    }
+
     /** "mean ± std over N seeds" for a chart title. */
     String seedsNote() {
         return cells.size() == 1 ? "one seed" : "mean ± std over " + cells.size() + " seeds";

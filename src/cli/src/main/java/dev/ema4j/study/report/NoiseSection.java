@@ -58,7 +58,8 @@ final class NoiseSection implements Section {
                 + "clean-train accuracy is the accuracy on the clean-labelled ones. The EMA compared is the one "
                 + "selected on (noisy) validation accuracy.");
         Table accuracy = Table.of("Test accuracy under label noise (mean ± std over seeds)", "noise", "final SGD (%)",
-                "SGD stopped early (%)", "selected EMA (%)", "gain over the better SGD (pp)");
+                "SGD stopped early (%)", "selected EMA (%)", "gain over the better SGD (pp)",
+                "decays selected (seeds)");
         Table memo = Table.of("Memorization at equal clean-train accuracy", "noise", "clean-train accuracy level (%)",
                 "SGD memorized (%)", "selected EMA memorized (%)", "highest SGD memorization (%)",
                 "memorization regime (SGD ≥ " + Fmt.f("%.0f%%", 100 * MEMORIZATION_REGIME) + ")");
@@ -73,7 +74,7 @@ final class NoiseSection implements Section {
             double[] selected = g.each(c -> c.testAccuracy(c.byValAccuracy()));
             accuracy.row(rate, Stat.percent(g.each(c -> c.last(c.live(), "test").accuracy())),
                     Stat.percent(g.each(c -> c.earlyStoppedTestAccuracy(c.live()))), Stat.percent(selected),
-                    Stat.percent(Stat.difference(selected, g.each(NoiseSection::betterSgd))));
+                    Stat.percent(Stat.difference(selected, g.each(NoiseSection::betterSgd))), g.selectedDecays());
             double[] maxSgd = g.each(c -> maxMemorized(c, c.live()));
             memo.row(rate, Stat.percent(g.each(NoiseSection::level)),
                     Stat.percent(g.each(c -> memorizedAt(c, c.live(), level(c)))),

@@ -80,6 +80,7 @@ class StudyReportTest {
         assertTrue(md.contains("| EMA generalizes better | 77.63 → 78.55 (C100/ResNet-18) |"));
         assertTrue(md.contains("| dynamics | EMA generalizes better |"));
         assertTrue(md.contains("16 reproduced."));
+        assertTrue(md.contains("0.9 @ 1; 0.9 @ 1; 0.9 @ 1 (0.9 ×3)"), "how often each decay was selected");
         assertTrue(md.contains("95% interval"), "every paired verdict states its interval");
     }
 
