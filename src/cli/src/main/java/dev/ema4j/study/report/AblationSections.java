@@ -3,6 +3,7 @@ package dev.ema4j.study.report;
 import static dev.ema4j.study.report.Cell.ema;
 
 import dev.ema4j.study.report.Verdict.Expect;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -22,7 +23,7 @@ final class AblationSections {
         return c.testAccuracy(c.byValAccuracy());
     }
 
-    /** The EMA against a uniform average of the weights of the last quarter of training (SWA). */
+    /** The EMA against a uniform average of the weights of the second half of training (SWA). */
     static final class Swa implements Section {
 
         static final Claim CLAIM = new Claim("EMA is comparable to SWA", "TinyIN/ResNet-18: EMA comparable to SWA",
@@ -109,7 +110,7 @@ final class AblationSections {
             int every = t16.spec().every();
             return r.verdict(Verdict.within(CLAIM, "T = " + every + " " + Fmt.pct(Stat.mean(a)) + " vs T = 1 "
                     + Fmt.pct(Stat.mean(b)), "T" + every + " − T1", MARGIN, Fmt::pp,
-                    Stat.difference(java.util.Arrays.copyOf(a, n), java.util.Arrays.copyOf(b, n))));
+                    Stat.difference(Arrays.copyOf(a, n), Arrays.copyOf(b, n))));
         }
     }
 
@@ -151,7 +152,7 @@ final class AblationSections {
                     "test accuracy (%)").row("base12k", Stat.percent(a)).row("base12k-copyback", Stat.percent(b)));
             return r.verdict(Verdict.paired(CLAIM, Fmt.pct(Stat.mean(a)) + " → " + Fmt.pct(Stat.mean(b)),
                     "copyback − base", Expect.BELOW_0, Fmt::pp,
-                    Stat.difference(java.util.Arrays.copyOf(b, n), java.util.Arrays.copyOf(a, n))));
+                    Stat.difference(Arrays.copyOf(b, n), Arrays.copyOf(a, n))));
         }
     }
 }

@@ -7,6 +7,7 @@ import dev.ema4j.study.CellResult.VariantRecord;
 import dev.ema4j.study.report.Verdict.Expect;
 import java.io.IOException;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * The demo: on clean labels, SGD against the EMA epoch by epoch (the early lead, or a tie); on 40%-noisy labels, the
@@ -127,7 +128,7 @@ final class DemoSection implements Section {
         return t;
     }
 
-    private static void row(Table t, String model, Group g, java.util.function.Function<Cell, VariantRecord> pick) {
+    private static void row(Table t, String model, Group g, Function<Cell, VariantRecord> pick) {
         t.row(model, Stat.percent(g.each(c -> pick.apply(c).accuracy())), Stat.of(4, g.each(c -> pick.apply(c).nll())),
                 Stat.percent(g.each(c -> pick.apply(c).eceEqualWidth())));
     }

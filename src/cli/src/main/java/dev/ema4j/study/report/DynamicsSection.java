@@ -7,6 +7,7 @@ import dev.ema4j.study.CellResult.VariantRecord;
 import dev.ema4j.study.report.Verdict.Expect;
 import dev.ema4j.study.report.Verdict.Outcome;
 import java.io.IOException;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -95,8 +96,8 @@ final class DynamicsSection implements Section {
         }
 
         double[] peaks = in.group("overfit").each(DynamicsSection::peakFraction);
-        long before = java.util.Arrays.stream(peaks).filter(p -> p < PEAK_BEFORE).count();
-        String peakText = "peaks at " + java.util.Arrays.stream(peaks).mapToObj(p -> Fmt.f("%.2f", p))
+        long before = Arrays.stream(peaks).filter(p -> p < PEAK_BEFORE).count();
+        String peakText = "peaks at " + Arrays.stream(peaks).mapToObj(p -> Fmt.f("%.2f", p))
                 .collect(Collectors.joining(", ")) + " of the epochs";
         String counted = before + " of " + peaks.length + " seeds before " + PEAK_BEFORE;
         return r.verdict(peaks.length >= 3 && before == peaks.length

@@ -15,6 +15,7 @@ import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -232,7 +233,7 @@ public final class StudyReport {
             RunSpec s = list.get(0);
             double[] seconds = byGroup.getOrDefault(group, List.of()).stream().mapToDouble(c -> c.result().seconds())
                     .toArray();
-            total[0] += java.util.Arrays.stream(seconds).sum();
+            total[0] += Arrays.stream(seconds).sum();
             runs.row(group, Integer.toString(list.size()), (s.model().equals("smallCnn") ? "SmallCnn" : "SmallCnn "
                             + "without BatchNorm") + "(width " + s.width() + ")",
                     s.trainSamples() == 0 ? "all 60000" : Integer.toString(s.trainSamples()),
