@@ -426,6 +426,12 @@ public final class GpuEma implements AutoCloseable {
         return new EmaStats(steps, updates, guard == null ? 0 : guard.skippedUpdates());
     }
 
+    /** Optimizer steps seen ({@link EmaStats#steps()}), without waiting for the device. */
+    public long steps() {
+        checkOpen();
+        return steps;
+    }
+
     /** The configuration. */
     public EmaConfig config() {
         return config;

@@ -6,7 +6,8 @@ import picocli.CommandLine;
 /** The command-line program: {@code demo}, {@code reproduce}, {@code report}, {@code bench}. */
 @Command(name = "ema4j", mixinStandardHelpOptions = true, versionProvider = Ema4jCommand.Version.class,
         description = "EMA of weights in deep learning: train, average, evaluate, reproduce the paper's findings.",
-        subcommands = {DemoCommand.class, ReproduceCommand.class, ReportCommand.class, BenchCommand.class})
+        subcommands = {DemoCommand.class, ReproduceCommand.class, ReportCommand.class, PosthocCommand.class,
+                BenchCommand.class})
 public final class Ema4jCommand {
 
     public static void main(String[] args) {

@@ -12,9 +12,28 @@ import java.util.Map;
  * @param epochs per-epoch records
  * @param selections per model variant, the epochs chosen on the validation set
  * @param probeAccuracy per variant, the test accuracy of a linear probe on the held-out classes (transfer only)
+ * @param posthoc the post-hoc sweep's fits ({@link RunSpec#snapshotEvery()} above 0; their evaluations are variants
+ *     {@code posthoc<σ_rel>/recomputed} of the last epoch), else empty
  */
 public record CellResult(RunSpec spec, Map<String, String> environment, double seconds, List<EpochRecord> epochs,
-                         Map<String, Selection> selections, Map<String, Double> probeAccuracy) {
+                         Map<String, Selection> selections, Map<String, Double> probeAccuracy,
+                         List<PostHocFit> posthoc) {
+
+    public CellResult {
+        posthoc = posthoc == null ? List.of() : List.copyOf(posthoc);
+    }
+
+    /**
+     * One width of the post-hoc sweep: how the snapshots expressed it.
+     *
+     * @param sigmaRel the rebuilt power-function EMA's width
+     * @param t the time it was read at, in EMA updates
+     * @param snapshots the snapshot files combined
+     * @param relativeError the profile's relative L2 error ({@link dev.ema4j.posthoc.Combination#relativeError()})
+     * @param amplification {@code Σ |weights|}
+     */
+    public record PostHocFit(double sigmaRel, double t, int snapshots, double relativeError, double amplification) {
+    }
 
     /**
      * One epoch.

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.ema4j.DecaySchedule;
 import dev.ema4j.EmaClock;
 import dev.ema4j.EmaConfig;
+import dev.ema4j.NonFinitePolicy;
 import dev.ema4j.backend.Backend;
 import dev.ema4j.data.Augmentation;
 import dev.ema4j.data.Batch;
@@ -23,6 +24,9 @@ import dev.ema4j.nn.Network;
 import dev.ema4j.ops.Shape;
 import dev.ema4j.optim.LrSchedule;
 import dev.ema4j.optim.Sgd;
+import dev.ema4j.posthoc.Combination;
+import dev.ema4j.posthoc.SnapshotConfig;
+import dev.ema4j.posthoc.SnapshotSet;
 import dev.ema4j.train.EpochReport;
 import dev.ema4j.train.EvaluationConfig;
 import dev.ema4j.train.ModelEvaluation;
@@ -43,8 +47,9 @@ import java.util.stream.IntStream;
  * Executes one {@link RunSpec} and publishes its cell: {@code <cells>/<key>/result.json} and
  * {@code predictions.safetensors} (per variant, set ({@code val}, {@code test}) and criterion ({@code final},
  * {@code best_acc}, {@code best_nll}): the class probabilities, tensor {@code <variant>|<set>|<criterion>};
- * labels as {@code labels|<set>}). Both are written into a temporary directory that is renamed into place, so a
- * cell directory is either complete or absent.
+ * labels as {@code labels|<set>}); a snapshotting run ({@link RunSpec#snapshotEvery()}) also keeps its snapshots
+ * ({@code snapshots/}) and final state ({@code final.safetensors}) for {@code ema4j posthoc}. Everything is written
+ * into a temporary directory that is renamed into place, so a cell directory is either complete or absent.
  */
 public final class CellRunner {
 
@@ -79,9 +84,12 @@ public final class CellRunner {
         }
     }
 
-    /** Runs {@code spec} and publishes its cell under {@code cells}, reporting to {@code progress}. */
-    public CellResult run(RunSpec spec, Path cells, Progress progress) throws IOException {
-        long start = System.nanoTime();
+    /** What a run trains on and evaluates on, its configuration and model, as its spec determines them. */
+    private record Setup(ImageDataset trainSet, ImageDataset testSet, int[] classes, DatasetView train,
+                         Map<String, DatasetView> evalSets, int stepsPerEpoch, TrainingConfig config, Layer model) {
+    }
+
+    private Setup setup(RunSpec spec) throws IOException {
         ImageDataset trainSet = FashionMnist.train(dataDir);
         ImageDataset testSet = FashionMnist.test(dataDir);
         DatasetView pool = trainSet.view();
@@ -110,46 +118,103 @@ public final class CellRunner {
         evalSets.put("val", split.validation());
         evalSets.put("test", test);
         int outputs = classes.length > 0 ? classes.length : trainSet.classes();
+        Layer model = spec.model().equals("smallCnn") ? Models.smallCnn(spec.width(), outputs)
+                : Models.smallCnnNoBatchNorm(spec.width(), outputs);
+        return new Setup(trainSet, testSet, classes, split.train(), evalSets, stepsPerEpoch, config, model);
+    }
+
+    /** Work on a finished run's trainer. */
+    @FunctionalInterface
+    public interface FinishedRun<T> {
+        T apply(Trainer trainer) throws IOException;
+    }
+
+    /**
+     * Rebuilds a snapshotting run's data, network and trainer from its spec, loads the final state it saved
+     * ({@link PostHocSweep#FINAL_STATE}) and applies {@code action} to the trainer.
+     *
+     * @throws IOException if the state file is missing, unreadable or not this run's
+     */
+    public <T> T withFinishedRun(RunSpec spec, Path cellDirectory, FinishedRun<T> action) throws IOException {
+        Setup s = setup(spec);
+        try (Network net = Network.build(backend, s.model(), new Shape(1, 1, 28, 28), spec.batch(), spec.seed());
+             Trainer trainer = new Trainer(net, s.train(), s.evalSets(), s.config())) {
+            trainer.load(cellDirectory.resolve(PostHocSweep.FINAL_STATE));
+            return action.apply(trainer);
+        }
+    }
+
+    /** Runs {@code spec} and publishes its cell under {@code cells}, reporting to {@code progress}. */
+    public CellResult run(RunSpec spec, Path cells, Progress progress) throws IOException {
+        long start = System.nanoTime();
+        Setup s = setup(spec);
+        ImageDataset trainSet = s.trainSet();
+        ImageDataset testSet = s.testSet();
+        int[] classes = s.classes();
+        int stepsPerEpoch = s.stepsPerEpoch();
         List<CellResult.EpochRecord> epochs = new ArrayList<>();
         Predictions predictions = new Predictions();
         Map<String, Double> probes = new LinkedHashMap<>();
-        Layer model = spec.model().equals("smallCnn") ? Models.smallCnn(spec.width(), outputs)
-                : Models.smallCnnNoBatchNorm(spec.width(), outputs);
-        try (Network net = Network.build(backend, model, new Shape(1, 1, 28, 28), spec.batch(), spec.seed());
-             Trainer trainer = new Trainer(net, split.train(), evalSets, config)) {
-            UniformAverage swa = new UniformAverage();
-            trainer.onEpoch(report -> {
-                if (spec.swaFrom() > 0 && report.epoch() + 1 > spec.swaFrom() * spec.epochs()) {
-                    swa.add(trainer.liveWeights());
+        List<CellResult.PostHocFit> posthoc = new ArrayList<>();
+        Files.createDirectories(cells);
+        Path work = Files.createTempDirectory(cells, ".tmp-" + spec.key() + "-");
+        try {
+            try (Network net = Network.build(backend, s.model(), new Shape(1, 1, 28, 28), spec.batch(), spec.seed());
+                 Trainer trainer = new Trainer(net, s.train(), s.evalSets(), s.config())) {
+                UniformAverage swa = new UniformAverage();
+                trainer.onEpoch(report -> {
+                    if (spec.swaFrom() > 0 && report.epoch() + 1 > spec.swaFrom() * spec.epochs()) {
+                        swa.add(trainer.liveWeights());
+                    }
+                    if (spec.copyBack() >= 0) {
+                        trainer.copyEmaIntoLiveWeights(spec.copyBack());
+                    }
+                    epochs.add(record(report));
+                    predictions.add(report);
+                    progress.line(summary(spec, report));
+                });
+                if (spec.snapshotEvery() > 0) {
+                    trainer.snapshotPowerEmas(SnapshotConfig.of(work.resolve(PostHocSweep.SNAPSHOTS))
+                            .withEvery(spec.snapshotEvery()));
                 }
-                if (spec.copyBack() >= 0) {
-                    trainer.copyEmaIntoLiveWeights(spec.copyBack());
+                progress.start(spec, (long) spec.epochs() * stepsPerEpoch);
+                try {
+                    while (trainer.epoch() < spec.epochs()) {
+                        trainer.runSteps(1);
+                        progress.step();
+                    }
+                } finally {
+                    progress.done();
                 }
-                epochs.add(record(report));
-                predictions.add(report);
-                progress.line(summary(spec, report));
-            });
-            progress.start(spec, (long) spec.epochs() * stepsPerEpoch);
-            try {
-                while (trainer.epoch() < spec.epochs()) {
-                    trainer.runSteps(1);
-                    progress.step();
-                }
-            } finally {
-                progress.done();
-            }
-            if (swa.count() > 0) {
                 int last = epochs.size() - 1;
-                epochs.set(last, withEvaluations(epochs.get(last), trainer.evaluateWeights("swa", swa.mean())));
+                if (swa.count() > 0) {
+                    epochs.set(last, withEvaluations(epochs.get(last), trainer.evaluateWeights("swa", swa.mean())));
+                }
+                if (spec.snapshotEvery() > 0) {
+                    trainer.save(work.resolve(PostHocSweep.FINAL_STATE));
+                    try (SnapshotSet set = SnapshotSet.open(work.resolve(PostHocSweep.SNAPSHOTS))) {
+                        List<PostHocSweep.Point> points = PostHocSweep.run(trainer, set,
+                                PostHocSweep.widths(PostHocSweep.SIGMAS, set.lastTime()));
+                        for (int i = 0; i < points.size(); i++) {
+                            Combination fit = points.get(i).fit();
+                            epochs.set(last, withEvaluations(epochs.get(last), points.get(i).evaluations()));
+                            posthoc.add(new CellResult.PostHocFit(PostHocSweep.SIGMAS.get(i), fit.target().t(),
+                                    fit.snapshots().size(), fit.relativeError(), fit.amplification()));
+                        }
+                    }
+                }
+                if (spec.probe()) {
+                    probes.putAll(probe(spec, trainer, net, trainSet, testSet, classes));
+                }
             }
-            if (spec.probe()) {
-                probes.putAll(probe(spec, trainer, net, trainSet, testSet, classes));
-            }
+            CellResult result = new CellResult(spec, environment, (System.nanoTime() - start) / 1e9, epochs,
+                    predictions.selections(), probes, posthoc);
+            publish(cells, work, spec, result, predictions);
+            return result;
+        } catch (IOException | RuntimeException e) {
+            delete(work);
+            throw e;
         }
-        CellResult result = new CellResult(spec, environment, (System.nanoTime() - start) / 1e9, epochs,
-                predictions.selections(), probes);
-        publish(cells, spec, result, predictions);
-        return result;
     }
 
     static LrSchedule schedule(RunSpec spec, int stepsPerEpoch) {
@@ -163,8 +228,12 @@ public final class CellRunner {
     }
 
     static EmaConfig emaConfig(RunSpec spec) {
-        return EmaConfig.of(spec.decays().stream().map(DecaySchedule::biasCorrected).toArray(DecaySchedule[]::new))
-                .withEvery(spec.every()).withClock(EmaClock.EMA_UPDATES);
+        List<DecaySchedule> schedules = new ArrayList<>(spec.decays().stream().map(DecaySchedule::biasCorrected)
+                .toList());
+        if (spec.snapshotEvery() > 0) {
+            schedules.addAll(PostHocSweep.trackedSchedules());
+        }
+        return new EmaConfig(schedules, spec.every(), EmaClock.EMA_UPDATES, NonFinitePolicy.SKIP);
     }
 
     /** A running uniform average of weight vectors (SWA's), in double. */
@@ -318,24 +387,25 @@ public final class CellRunner {
         return all;
     }
 
-    private static void publish(Path cells, RunSpec spec, CellResult result, Predictions predictions)
+    /** Writes the cell's files into {@code work} (a temporary directory of {@code cells}) and renames it into place. */
+    private static void publish(Path cells, Path work, RunSpec spec, CellResult result, Predictions predictions)
             throws IOException {
-        Files.createDirectories(cells);
-        Path tmp = Files.createTempDirectory(cells, ".tmp-" + spec.key() + "-");
-        try {
-            SafetensorsWriter.write(tmp.resolve("predictions.safetensors"), Map.of("format", "ema4j.predictions"),
-                    predictions.tensors());
-            JSON.writeValue(tmp.resolve("result.json").toFile(), result);
-            Path target = cells.resolve(spec.key());
-            if (Files.exists(target)) {
-                throw new IOException(target + " already exists; it was published by another run");
-            }
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException | RuntimeException e) {
-            try (var files = Files.walk(tmp)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-            throw e;
+        SafetensorsWriter.write(work.resolve("predictions.safetensors"), Map.of("format", "ema4j.predictions"),
+                predictions.tensors());
+        JSON.writeValue(work.resolve("result.json").toFile(), result);
+        Path target = cells.resolve(spec.key());
+        if (Files.exists(target)) {
+            throw new IOException(target + " already exists; it was published by another run");
+        }
+        Files.move(work, target, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private static void delete(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var files = Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }
     }
 

@@ -31,12 +31,16 @@ import java.util.Objects;
  *     of the run (SWA) is evaluated at the end, statistics recomputed, as variant {@code swa/recomputed}
  * @param copyBack when ≥ 0, the EMA of this index is copied into the live weights at the end of every epoch (the
  *     paper's ablation); −1 for none
+ * @param snapshotEvery when above 0, two power-function EMAs (σ_rel 0.05 and 0.10) are tracked beside the decays
+ *     and saved every {@code snapshotEvery} optimizer steps (a multiple of {@code every}); after training the run
+ *     rebuilds a sweep of other widths from them ({@link PostHocSweep}); 0 for none
  * @param seed initialization, shuffling and augmentation (the data subset, noise and split use {@link #DATA_SEED})
  */
 public record RunSpec(String group, int width, int trainSamples, double noise, List<Integer> classes, int testSamples,
                       int epochs, int batch, String lr, double baseLr, double weightDecay, List<Double> decays,
                       int every, boolean averagedStats, int recomputeBatches, int memorizationSamples, int evalEvery,
-                      boolean probe, String model, double swaFrom, int copyBack, long seed) {
+                      boolean probe, String model, double swaFrom, int copyBack, int snapshotEvery,
+                      long seed) {
 
     /** Seed of the data subset, label noise and split, shared by all seeds of a study so they see the same data. */
     public static final long DATA_SEED = 1234;
@@ -54,6 +58,10 @@ public record RunSpec(String group, int width, int trainSamples, double noise, L
         if (swaFrom < 0 || swaFrom >= 1 || copyBack < -1 || copyBack >= decays.size()) {
             throw new IllegalArgumentException("swaFrom is " + swaFrom + " (must be in [0, 1)), copyBack " + copyBack
                     + " (must be −1 or an EMA index below " + decays.size() + ")");
+        }
+        if (snapshotEvery < 0 || snapshotEvery % every != 0) {
+            throw new IllegalArgumentException("snapshotEvery is " + snapshotEvery + "; must be 0 or a positive "
+                    + "multiple of every = " + every);
         }
     }
 

@@ -20,26 +20,28 @@ public final class StudyPlan {
 
     /** The experiments of {@code all}, in report order ({@code demo} is the demo command's own). */
     public static final List<String> EXPERIMENTS = List.of("dynamics", "bn", "noise", "consistency", "calibration",
-            "transfer", "lr", "swa", "every", "copyback");
+            "transfer", "lr", "swa", "every", "copyback", "posthoc");
 
-    private static final Map<String, List<String>> GROUPS = Map.of(
-            "dynamics", List.of("cosine", "constant", "step", "overfit"),
-            "bn", List.of("cosine", "base12k", "base12k-nobn"),
-            "noise", List.of("noise20", "noise40", "noise40-10k", "noise40-all"),
-            "consistency", List.of("cosine"),
-            "calibration", List.of("cosine"),
-            "transfer", List.of("transfer"),
-            "lr", List.of("cosine", "constant", "base12k-lr0.05", "base12k", "base12k-lr0.2"),
-            "swa", List.of("cosine"),
-            "every", List.of("base12k", "base12k-every1"),
-            "copyback", List.of("base12k", "base12k-copyback"));
+    private static final Map<String, List<String>> GROUPS = Map.ofEntries(
+            Map.entry("dynamics", List.of("cosine", "constant", "step", "overfit")),
+            Map.entry("bn", List.of("cosine", "base12k", "base12k-nobn")),
+            Map.entry("noise", List.of("noise20", "noise40", "noise40-10k", "noise40-all")),
+            Map.entry("consistency", List.of("cosine")),
+            Map.entry("calibration", List.of("cosine")),
+            Map.entry("transfer", List.of("transfer")),
+            Map.entry("lr", List.of("cosine", "constant", "base12k-lr0.05", "base12k", "base12k-lr0.2")),
+            Map.entry("swa", List.of("cosine")),
+            Map.entry("every", List.of("base12k", "base12k-every1")),
+            Map.entry("copyback", List.of("base12k", "base12k-copyback")),
+            Map.entry("posthoc", List.of("posthoc12k")));
 
     /**
      * Groups cheap enough to run at least {@link #CHEAP_SEEDS} seeds at full scale (1k to 12k training images); the
      * equivalence rules of the 12k ablations need the narrower intervals.
      */
     private static final List<String> CHEAP = List.of("noise20", "noise40", "demo-noise40", "base12k",
-            "base12k-lr0.05", "base12k-lr0.2", "base12k-every1", "base12k-copyback", "base12k-nobn");
+            "base12k-lr0.05", "base12k-lr0.2", "base12k-every1", "base12k-copyback", "base12k-nobn",
+            "posthoc12k");
 
     /** Seeds of the {@link #CHEAP} groups at least. */
     public static final int CHEAP_SEEDS = 5;
@@ -106,7 +108,7 @@ public final class StudyPlan {
         };
         return new RunSpec(group, full ? 32 : 4, samples, group.equals("noise20") ? 0.2 : 0.4, List.of(),
                 full ? 5000 : 500, epochs, full ? 128 : 64, "cosine", full ? 0.05 : 0.1, 0, decays, full ? 4 : 2,
-                false, recompute, full ? 1600 : 480, full ? Math.max(1, epochs / 20) : 1, false, "smallCnn", 0, -1,
+                false, recompute, full ? 1600 : 480, full ? Math.max(1, epochs / 20) : 1, false, "smallCnn", 0, -1, 0,
                 seed);
     }
 
@@ -123,13 +125,13 @@ public final class StudyPlan {
         List<Double> decays = List.of(0.9, 0.968, 0.992);
         if (!full) {
             return new RunSpec(group, 4, 600, noisy ? 0.4 : 0, List.of(), 500, 2, 64, "cosine", 0.1, 5e-4, decays, 2,
-                    false, 2, 0, 1, false, "smallCnn", 0, -1, seed);
+                    false, 2, 0, 1, false, "smallCnn", 0, -1, 0, seed);
         }
         return noisy
                 ? new RunSpec(group, 16, 1000, 0.4, List.of(), 2000, 60, 128, "cosine", 0.05, 0, decays, 4, false, 5,
-                        0, 10, false, "smallCnn", 0, -1, seed)
+                        0, 10, false, "smallCnn", 0, -1, 0, seed)
                 : new RunSpec(group, 16, 6000, 0, List.of(), 2000, 6, 128, "cosine", 0.1, 5e-4, decays, 4, false, 10,
-                        0, 1, false, "smallCnn", 0, -1, seed);
+                        0, 1, false, "smallCnn", 0, -1, 0, seed);
     }
 
     /**
@@ -137,7 +139,8 @@ public final class StudyPlan {
      * steps, statistics averaged and recomputed): {@code base12k-lr0.05} and {@code base12k-lr0.2} (other peak LRs),
      * {@code base12k-every1} (EMAs every step, decays compensated to α^(1/16)), {@code base12k-copyback} (the EMA of
      * decay 0.968 copied into the live weights after every epoch), {@code base12k-nobn} (the network without
-     * BatchNorm; its peak LR is 0.05, since 0.1 diverged in a trial on 12k images). A fifth of the data makes each
+     * BatchNorm; its peak LR is 0.05, since 0.1 diverged in a trial on 12k images), {@code posthoc12k} ({@code base12k}
+     * with two power-function EMAs snapshotted every 4 EMA updates, and the post-hoc sweep after training). A fifth of the data makes each
      * run about five times cheaper than the 48k-image runs, and every comparison is within the 12k runs.
      */
     private static RunSpec ablation(String group, Scale scale, long seed, List<Double> decays, int every,
@@ -158,7 +161,8 @@ public final class StudyPlan {
                 everyStep ? decays.stream().map(d -> Math.pow(d, 1.0 / every)).toList() : decays,
                 everyStep ? 1 : every, group.equals("base12k"), recompute, 0, 1, false,
                 group.equals("base12k-nobn") ? "smallCnnNoBatchNorm" : "smallCnn", 0,
-                group.equals("base12k-copyback") ? 1 : -1, seed);
+                group.equals("base12k-copyback") ? 1 : -1,
+                group.equals("posthoc12k") ? 4 * every : 0, seed);
     }
 
     /**
@@ -181,15 +185,15 @@ public final class StudyPlan {
         return switch (group) {
             case "cosine", "constant", "step" -> new RunSpec(group, width, samples, 0, List.of(), tests, epochs, batch,
                     group, 0.1, 5e-4, decays, every, group.equals("cosine"), recompute, 0, 1, false, "smallCnn",
-                    group.equals("cosine") ? 0.5 : 0, -1, seed);
+                    group.equals("cosine") ? 0.5 : 0, -1, 0, seed);
             case "base12k", "base12k-lr0.05", "base12k-lr0.2", "base12k-every1", "base12k-copyback",
-                    "base12k-nobn" -> ablation(group, scale, seed, decays, every, recompute);
+                    "base12k-nobn", "posthoc12k" -> ablation(group, scale, seed, decays, every, recompute);
             case "overfit" -> new RunSpec(group, full ? 32 : 4, full ? 4000 : 600, 0, List.of(), tests,
                     full ? 60 : 4, batch, "cosine", 0.1, 0, decays, full ? 4 : 2, false, recompute, 0, full ? 3 : 1,
-                    false, "smallCnn", 0, -1, seed);
+                    false, "smallCnn", 0, -1, 0, seed);
             case "noise20", "noise40", "noise40-10k", "noise40-all" -> noise(group, scale, seed, decays, recompute);
             case "transfer" -> new RunSpec(group, width, samples, 0, List.of(0, 1, 2, 3, 4), tests, epochs, batch,
-                    "cosine", 0.1, 5e-4, decays, every, false, recompute, 0, epochs, true, "smallCnn", 0, -1, seed);
+                    "cosine", 0.1, 5e-4, decays, every, false, recompute, 0, epochs, true, "smallCnn", 0, -1, 0, seed);
             case "demo-clean", "demo-noise40" -> demo(group, scale, seed);
             default -> throw new IllegalArgumentException("unknown run group \"" + group + "\"");
         };

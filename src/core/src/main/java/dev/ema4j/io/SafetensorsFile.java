@@ -1,5 +1,6 @@
 package dev.ema4j.io;
 
+import dev.ema4j.backend.HalfFloats;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -8,11 +9,13 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * A safetensors file opened for reading. The whole header is validated by {@link #open}; tensor values
@@ -159,15 +162,31 @@ public final class SafetensorsFile implements AutoCloseable {
      */
     public void readF32(TensorInfo t, long elementOffset, float[] dst, int dstOffset, int length)
             throws IOException {
+        read(t, EnumSet.of(TensorDType.F32), elementOffset, dst, dstOffset, length);
+    }
+
+    /**
+     * {@link #readF32} for a tensor stored as F32, BF16 or F16: 16-bit values are widened to float exactly.
+     *
+     * @throws IllegalArgumentException as {@link #readF32}, or if the tensor is not F32, BF16 or F16
+     */
+    public void readFloats(TensorInfo t, long elementOffset, float[] dst, int dstOffset, int length)
+            throws IOException {
+        read(t, EnumSet.of(TensorDType.F32, TensorDType.BF16, TensorDType.F16), elementOffset, dst, dstOffset,
+                length);
+    }
+
+    private void read(TensorInfo t, Set<TensorDType> accepted, long elementOffset, float[] dst, int dstOffset,
+                      int length) throws IOException {
         ensureOpen();
         Objects.requireNonNull(t, "t");
         Objects.requireNonNull(dst, "dst");
         if (!t.equals(byName.get(t.name()))) {
             throw new IllegalArgumentException(file + ": " + t + " is not a tensor of this file");
         }
-        if (t.dtype() != TensorDType.F32) {
+        if (!accepted.contains(t.dtype())) {
             throw new IllegalArgumentException(file + ": tensor " + HeaderParser.quote(t.name()) + " has dtype "
-                    + t.dtype() + ", not F32");
+                    + t.dtype() + ", not " + (accepted.size() == 1 ? accepted.iterator().next() : "one of " + accepted));
         }
         long count = t.elementCount();
         if (elementOffset < 0 || length < 0 || elementOffset > count - length) {
@@ -176,15 +195,29 @@ public final class SafetensorsFile implements AutoCloseable {
                     + count + " elements");
         }
         Objects.checkFromIndexSize(dstOffset, length, dst.length);
-        ByteBuffer bytes = ByteBuffer.allocate(Math.min(length, CHUNK_FLOATS) * Float.BYTES)
-                .order(ByteOrder.LITTLE_ENDIAN);
-        long position = dataStart + t.begin() + elementOffset * Float.BYTES;
+        int width = t.dtype().byteSize();
+        ByteBuffer bytes = ByteBuffer.allocate(Math.min(length, CHUNK_FLOATS) * width).order(ByteOrder.LITTLE_ENDIAN);
+        long position = dataStart + t.begin() + elementOffset * width;
         for (int done = 0; done < length; ) {
             int n = Math.min(length - done, CHUNK_FLOATS);
-            bytes.clear().limit(n * Float.BYTES);
+            bytes.clear().limit(n * width);
             readFully(file, channel, bytes, position);
-            bytes.flip().asFloatBuffer().get(dst, dstOffset + done, n);
-            position += (long) n * Float.BYTES;
+            bytes.flip();
+            int at = dstOffset + done;
+            switch (t.dtype()) {
+                case F32 -> bytes.asFloatBuffer().get(dst, at, n);
+                case BF16 -> {
+                    for (int i = 0; i < n; i++) {
+                        dst[at + i] = HalfFloats.bf16ToFloat(bytes.getShort());
+                    }
+                }
+                default -> {
+                    for (int i = 0; i < n; i++) {
+                        dst[at + i] = HalfFloats.f16ToFloat(bytes.getShort());
+                    }
+                }
+            }
+            position += (long) n * width;
             done += n;
         }
     }

@@ -14,7 +14,11 @@ import dev.ema4j.nn.Network;
 import dev.ema4j.nn.NonFiniteLossException;
 import dev.ema4j.nn.ParameterStore;
 import dev.ema4j.nn.RunState;
+import dev.ema4j.io.FloatTensor;
+import dev.ema4j.posthoc.EmaSnapshotter;
+import dev.ema4j.posthoc.SnapshotConfig;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -50,6 +54,7 @@ public final class Trainer implements AutoCloseable {
     private final Params params;
     private final Params stats;
     private final List<TrainingCallback> callbacks = new ArrayList<>();
+    private EmaSnapshotter snapshotter;
     private Checkpoint.Position position = new Checkpoint.Position(0, 0, 0, 0, 0, 0);
     private double lastLr;
 
@@ -97,6 +102,24 @@ public final class Trainer implements AutoCloseable {
     /** Adds a callback for the end of every epoch. */
     public Trainer onEpoch(TrainingCallback callback) {
         callbacks.add(Objects.requireNonNull(callback, "callback"));
+        return this;
+    }
+
+    /**
+     * Saves the EMA's power-function shadows ({@link dev.ema4j.DecaySchedule#powerFunction}) every
+     * {@link SnapshotConfig#every()} optimizer steps from now on, for a post-hoc rebuild of other averages
+     * ({@link dev.ema4j.posthoc.SnapshotSet}). A failed write stops training with an {@link UncheckedIOException}.
+     *
+     * @throws IllegalStateException if this trainer keeps no EMA
+     * @throws IllegalArgumentException if no EMA has a power-function schedule, or the period is not a multiple of
+     *     the EMA's
+     * @throws IOException if the snapshot directory cannot be created
+     */
+    public Trainer snapshotPowerEmas(SnapshotConfig snapshots) throws IOException {
+        if (emaParams == null) {
+            throw new IllegalStateException("this trainer keeps no EMA; snapshots need power-function EMAs");
+        }
+        snapshotter = new EmaSnapshotter(emaParams, Objects.requireNonNull(snapshots, "snapshots"));
         return this;
     }
 
@@ -148,6 +171,13 @@ public final class Trainer implements AutoCloseable {
         ParameterStore store = net.parameters();
         emaParams.stepAndUpdate(store.parameters(), net.sgdStep(config.sgd(), lastLr));
         emaStats.update(stats);
+        if (snapshotter != null) {
+            try {
+                snapshotter.afterStep();
+            } catch (IOException e) {
+                throw new UncheckedIOException("snapshot after step " + emaParams.steps() + " failed", e);
+            }
+        }
         return loss;
     }
 
@@ -243,6 +273,37 @@ public final class Trainer implements AutoCloseable {
         } finally {
             net.backend().write(live, 0, values, 0, live.length);
         }
+    }
+
+    /**
+     * The weights of a state dict (one tensor per trained parameter, under its name and shape, as
+     * {@link GpuEma#exportStateDict} and {@link dev.ema4j.posthoc.SnapshotSet#rebuild} give them) in the network's
+     * parameter layout, for {@link #evaluateWeights}; other tensors are ignored.
+     *
+     * @throws IllegalArgumentException if a parameter is missing or has another number of values
+     * @throws IOException if a tensor's values cannot be read
+     */
+    public float[] weightsOf(List<FloatTensor> stateDict) throws IOException {
+        Map<String, FloatTensor> byName = new LinkedHashMap<>();
+        for (FloatTensor t : stateDict) {
+            byName.put(t.name(), t);
+        }
+        float[] w = new float[Math.toIntExact(net.parameters().values().length())];
+        for (ParameterStore.Slot slot : net.parameters().slots()) {
+            if (slot.statistic()) {
+                continue;
+            }
+            FloatTensor t = byName.get(slot.name());
+            if (t == null) {
+                throw new IllegalArgumentException("the state dict has no tensor \"" + slot.name() + "\"");
+            }
+            if (t.elementCount() != slot.shape().size()) {
+                throw new IllegalArgumentException("tensor \"" + slot.name() + "\" has " + t.elementCount()
+                        + " values, the network's parameter " + slot.shape().size());
+            }
+            t.source().read(0, w, Math.toIntExact(slot.offset()), Math.toIntExact(t.elementCount()));
+        }
+        return w;
     }
 
     /** The live weights, in the network's parameter layout. */

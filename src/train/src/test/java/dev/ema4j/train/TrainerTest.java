@@ -32,6 +32,9 @@ import dev.ema4j.nn.Sequential;
 import dev.ema4j.ops.Shape;
 import dev.ema4j.optim.LrSchedule;
 import dev.ema4j.optim.Sgd;
+import dev.ema4j.posthoc.Profile;
+import dev.ema4j.posthoc.SnapshotConfig;
+import dev.ema4j.posthoc.SnapshotSet;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -127,6 +130,45 @@ class TrainerTest {
             trainer.emaParams().copyTo(Params.of(ema), 0);
             trainer.copyEmaIntoLiveWeights(0);
             assertArrayEquals(ema, trainer.liveWeights());
+        }
+    }
+
+    /**
+     * A trainer snapshots its power-function EMAs as it trains; a snapshot read back through {@code weightsOf} is the
+     * EMA's weights in the network's layout; the rebuilt tracked width is that EMA; bad arguments are refused.
+     */
+    @Test
+    void snapshotsPowerEmasForAPostHocRebuild(@TempDir Path dir) throws IOException {
+        TrainingConfig config = new TrainingConfig(1, 32, 5, Sgd.nesterov(1e-3), LrSchedule.warmupCosine(0.05, 5, 20),
+                EmaConfig.of(DecaySchedule.biasCorrected(0.9), DecaySchedule.powerFunctionSigmaRel(0.05),
+                        DecaySchedule.powerFunctionSigmaRel(0.10)), Augmentation.NONE,
+                EvaluationConfig.defaults().withRecomputeBatches(2));
+        try (Backend backend = new CpuBackend(2);
+             Network net = Network.build(backend, Models.smallCnn(4, 4), MNIST, 32, 1);
+             Trainer trainer = new Trainer(net, synthetic(640, 4, 11), Map.of("test", synthetic(128, 4, 12)), config)) {
+            trainer.snapshotPowerEmas(SnapshotConfig.of(dir).withEvery(5));
+            trainer.run();
+            try (SnapshotSet set = SnapshotSet.open(dir)) {
+                assertEquals(List.of(5.0, 10.0, 15.0, 20.0), set.times());
+                assertEquals(8, set.snapshots().size(), "shadows 1 and 2 (the power functions) at four times");
+                float[] expected = new float[(int) net.parameters().values().length()];
+                trainer.emaParams().copyTo(Params.of(expected), 2);
+                assertArrayEquals(expected, trainer.weightsOf(trainer.emaParams().stateDictTensors(2,
+                        dev.ema4j.io.TensorDType.F32)));
+                float[] rebuilt = trainer.weightsOf(set.rebuild(set.fit(Profile.sigmaRel(0.10, 20)),
+                        dev.ema4j.io.TensorDType.F32));
+                for (int i = 0; i < expected.length; i++) {
+                    assertEquals(expected[i], rebuilt[i], 1e-6, "parameter " + i);
+                }
+            }
+            assertThrows(IllegalArgumentException.class, () -> trainer.weightsOf(List.of()));
+        }
+        TrainingConfig classic = new TrainingConfig(1, 32, 5, Sgd.nesterov(1e-3), LrSchedule.constant(0.05),
+                EmaConfig.constant(0.9), Augmentation.NONE, EvaluationConfig.defaults());
+        try (Backend backend = new CpuBackend(2);
+             Network net = Network.build(backend, Models.smallCnn(4, 4), MNIST, 32, 1);
+             Trainer trainer = new Trainer(net, synthetic(64, 4, 11), Map.of(), classic)) {
+            assertThrows(IllegalArgumentException.class, () -> trainer.snapshotPowerEmas(SnapshotConfig.of(dir)));
         }
     }
 

@@ -12,7 +12,9 @@ import java.util.StringJoiner;
 
 /**
  * {@code metrics.csv}: one row per cell, evaluated epoch, variant and set, with every per-epoch metric. Epochs
- * count from 1; {@code decay} is empty for {@code sgd}; the memorization columns are empty except on {@code train}.
+ * count from 1; {@code decay} is empty for {@code sgd}, SWA, the post-hoc rebuilds and a snapshotting run's
+ * power-function EMAs ({@code ema<k>} past the decays: σ_rel 0.05 and 0.10); the memorization columns are empty
+ * except on {@code train}.
  */
 final class MetricsCsv {
 
@@ -48,8 +50,11 @@ final class MetricsCsv {
     /** The decay of {@code ema<k>/…}, empty for other variants. */
     private static String decay(RunSpec s, String variant) {
         int slash = variant.indexOf('/');
-        return variant.startsWith("ema") && slash > 3
-                ? Double.toString(s.decays().get(Integer.parseInt(variant.substring(3, slash)))) : "";
+        if (!variant.startsWith("ema") || slash <= 3) {
+            return "";
+        }
+        int k = Integer.parseInt(variant.substring(3, slash));
+        return k < s.decays().size() ? Double.toString(s.decays().get(k)) : "";
     }
 
     private static String orEmpty(Double d) {

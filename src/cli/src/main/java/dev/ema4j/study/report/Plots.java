@@ -18,7 +18,7 @@ import org.knowm.xchart.style.lines.SeriesLines;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /** PNG charts of the report (XChart, 800×500, white background, legend outside the plot on the right). */
-final class Plots {
+public final class Plots {
 
     static final int WIDTH = 800;
     static final int HEIGHT = 500;
@@ -35,24 +35,24 @@ final class Plots {
      * @param err error bars, ± this much at each point (the standard deviation over seeds), or null
      * @param reference drawn as a grey dashed line without markers (e.g. perfect calibration)
      */
-    record Line(String name, double[] x, double[] y, double[] err, boolean reference) {
+    public record Line(String name, double[] x, double[] y, double[] err, boolean reference) {
 
-        Line(String name, double[] x, double[] y) {
+        public Line(String name, double[] x, double[] y) {
             this(name, x, y, null, false);
         }
 
-        Line(String name, double[] x, double[] y, double[] err) {
+        public Line(String name, double[] x, double[] y, double[] err) {
             this(name, x, y, err, false);
         }
 
         /** A grey dashed reference line. */
-        static Line reference(String name, double[] x, double[] y) {
+        public static Line reference(String name, double[] x, double[] y) {
             return new Line(name, x, y, null, true);
         }
     }
 
     /** A line chart with markers of {@code lines}; a logarithmic x axis if {@code logX}. */
-    static void lines(Path file, String title, String xTitle, String yTitle, boolean logX, List<Line> lines)
+    public static void lines(Path file, String title, String xTitle, String yTitle, boolean logX, List<Line> lines)
             throws IOException {
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle(xTitle)
                 .yAxisTitle(yTitle).build();

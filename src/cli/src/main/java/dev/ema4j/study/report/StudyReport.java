@@ -39,7 +39,7 @@ public final class StudyReport {
     private static final List<Section> SECTIONS = List.of(new DynamicsSection(), new BnSection(), new NoiseSection(),
             new ConsistencySection(), new CalibrationSection(), new TransferSection(), new LrSection(),
             new AblationSections.Swa(), new AblationSections.Every(), new AblationSections.CopyBack(),
-            new DemoSection());
+            new PostHocSection(), new DemoSection());
 
     /** Why the EMAs use bias-corrected decays (after {@link StudyPlan}'s Javadoc). */
     private static final String DECAY_NOTE = "**EMA decays.** Every EMA is updated once every `every` optimizer "

@@ -96,6 +96,27 @@ record Verdict(Claim claim, String ours, Outcome outcome, String reason, List<St
                 : new Judged(Outcome.INCONCLUSIVE, "overlaps the edge of " + band));
     }
 
+    /** The rule of {@link #atLeast}, for a claim's rule text. */
+    static String atLeastRule(String margin) {
+        return "per-seed paired differences and the 95% Student-t interval of their mean; reproduced (matches or "
+                + "beats) if the interval lies above −" + margin + ", not reproduced if it lies entirely below −"
+                + margin + ", else inconclusive; one seed is always inconclusive";
+    }
+
+    /**
+     * The verdict that something matches or beats a baseline: per-seed differences (it − baseline) whose 95% interval
+     * lies above {@code −margin} ({@link #atLeastRule}); the reason says "beats" when the interval is above 0.
+     */
+    static Verdict atLeast(Claim claim, String ours, String what, double margin, DoubleFunction<String> unit,
+                           double... differences) {
+        String edge = unit.apply(-margin);
+        return judge(claim, ours, what, unit, differences, p -> p.lo() > 0
+                ? new Judged(Outcome.REPRODUCED, "above 0: beats")
+                : p.lo() > -margin ? new Judged(Outcome.REPRODUCED, "above " + edge + ": matches")
+                : p.hi() < -margin ? new Judged(Outcome.NOT_REPRODUCED, "below " + edge)
+                : new Judged(Outcome.INCONCLUSIVE, "reaches below " + edge));
+    }
+
     /** An outcome and why, from an interval. */
     private record Judged(Outcome outcome, String why) {
     }

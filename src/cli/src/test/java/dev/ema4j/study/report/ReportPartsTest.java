@@ -54,6 +54,22 @@ class ReportPartsTest {
     }
 
     @Test
+    void atLeastSaysMatchesBeatsOrWorse() {
+        Verdict beats = Verdict.atLeast(CLAIM, "", "d", 0.005, Fmt::pp, 0.010, 0.012, 0.011);
+        assertEquals(Outcome.REPRODUCED, beats.outcome());
+        assertTrue(beats.reason().contains("beats"), beats.reason());
+        Verdict matches = Verdict.atLeast(CLAIM, "", "d", 0.005, Fmt::pp, -0.001, 0.001, 0.0);
+        assertEquals(Outcome.REPRODUCED, matches.outcome());
+        assertTrue(matches.reason().contains("matches"), matches.reason());
+        assertEquals(Outcome.NOT_REPRODUCED, Verdict.atLeast(CLAIM, "", "d", 0.005, Fmt::pp, -0.02, -0.021, -0.019)
+                .outcome());
+        // mean −0.2 pp but wide: reaches below −0.5 pp
+        assertEquals(Outcome.INCONCLUSIVE, Verdict.atLeast(CLAIM, "", "d", 0.005, Fmt::pp, -0.01, 0.006, -0.002)
+                .outcome());
+        assertEquals(Outcome.INCONCLUSIVE, Verdict.atLeast(CLAIM, "", "d", 0.005, Fmt::pp, 0.02).outcome());
+    }
+
+    @Test
     void aClearEffectIsReproducedInTheClaimedDirectionOnly() {
         double[] up = {0.01, 0.02, 0.03};  // mean 0.02, std 0.01: interval [−0.0048, 0.0448]
         assertEquals(Outcome.INCONCLUSIVE, Verdict.paired(CLAIM, "", "g", Expect.ABOVE_0, Fmt::pp, up).outcome());
@@ -95,7 +111,7 @@ class ReportPartsTest {
                     points[e][0], points[e][1], 0.0))));
         }
         Cell c = new Cell(new CellResult(StudyPlan.spec("noise40", Scale.QUICK, 1), Map.of(), 0, epochs, Map.of(),
-                Map.of()), Path.of("unused"));
+                Map.of(), List.of()), Path.of("unused"));
         assertEquals(0.2, NoiseSection.memorizedAt(c, "sgd", 0.6), 1e-12);
         assertEquals(0.1, NoiseSection.memorizedAt(c, "sgd", 0.4), 1e-12);
         assertEquals(0.6, NoiseSection.memorizedAt(c, "sgd", 0.8), 1e-12);
@@ -125,6 +141,6 @@ class ReportPartsTest {
                     new VariantRecord("sgd/recomputed", "test", valTest[e][1], 1, 0, 0, null, null, null))));
         }
         return new Cell(new CellResult(StudyPlan.spec("noise40", Scale.QUICK, 1), Map.of(), 0, epochs, Map.of(),
-                Map.of()), Path.of("unused"));
+                Map.of(), List.of()), Path.of("unused"));
     }
 }

@@ -61,7 +61,8 @@ class StudyReportTest {
                 "**Peak LR under cosine",
                 "**Memorization at equal clean-train accuracy", "## consistency: ", "**Consistency over 3 seed pair(s)",
                 "## calibration: ", "**Test ECE before and after temperature scaling", "## transfer: ",
-                "**Linear-probe test accuracy", "## lr: ", "**Test accuracy by LR schedule", "## Summary",
+                "**Linear-probe test accuracy", "## lr: ", "## posthoc: ", "**Post-hoc widths at the end of training",
+                "**Tracked EMAs at the end of training", "**Test accuracy by LR schedule", "## Summary",
                 "Verdict rules:", COMMAND, "test-cpu")) {
             assertTrue(md.contains(heading), heading);
         }
@@ -69,17 +70,18 @@ class StudyReportTest {
                 "dynamics-overfit.png", "bn-gap.png", "noise-noise20-accuracy.png", "noise-noise20-memorization.png",
                 "noise-noise40-accuracy.png", "noise-noise40-memorization.png",
                 "noise-noise40-memorization-vs-clean.png", "consistency-churn.png", "consistency-js.png",
-                "calibration-reliability.png");
+                "calibration-reliability.png", "posthoc-sweep.png");
         for (String p : plots) {
             assertTrue(md.contains("](plots/" + p + ")"), p);
             assertTrue(Files.size(out.resolve("plots").resolve(p)) > 1000, p);
         }
         Map<String, String> outcomes = outcomes();
-        assertEquals(16, outcomes.size(), outcomes.toString());  // each claim counted once
+        assertEquals(17, outcomes.size(), outcomes.toString());  // each claim counted once
         outcomes.forEach((claim, outcome) -> assertEquals("reproduced", outcome, claim));
         assertTrue(md.contains("| EMA generalizes better | 77.63 → 78.55 (C100/ResNet-18) |"));
         assertTrue(md.contains("| dynamics | EMA generalizes better |"));
-        assertTrue(md.contains("16 reproduced."));
+        assertTrue(md.contains("17 reproduced."));
+        assertTrue(md.contains("above 0: beats"), "the post-hoc width beats the tracked decays by 0.1 pp");
         assertTrue(md.contains("0.9 @ 1; 0.9 @ 1; 0.9 @ 1 (0.9 ×3)"), "how often each decay was selected");
         assertTrue(md.contains("95% interval"), "every paired verdict states its interval");
     }
@@ -89,7 +91,7 @@ class StudyReportTest {
         String md = Files.readString(study(StudyPlan.EXPERIMENTS, 3, Quality.WORSE));
 
         Map<String, String> outcomes = outcomes();
-        assertEquals(16, outcomes.size(), outcomes.toString());
+        assertEquals(17, outcomes.size(), outcomes.toString());
         outcomes.forEach((claim, outcome) -> assertEquals("not reproduced", outcome, claim));
         assertTrue(md.contains("**not reproduced**"));
     }
