@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the benchmarks and runs the CPU benchmarks (JMH), printing Markdown tables with the ratios against the
 # baselines of the same run:
-#   bench/run-cpu.sh [ema|train|profile] [--keep-blas-env] [BenchMain options: --quick, --out F, --json F]
+#   bench/run-cpu.sh [ema|train|profile|posthoc] [--keep-blas-env] [BenchMain options: --quick, --out F, --json F]
 #   bench/run-cpu.sh ema|train --vs-torch [vs_torch.py options: --rounds N, --out F, --quick]
 #     ema      EMA over 64 Mi fp32 parameters against an in-place add, fused K=3 against three updates (default)
 #     train    a full SmallCnn(16) training step at batch 128, in images/s
+#     posthoc  post-hoc EMA costs (dev.ema4j.bench.PostHocCost): ResNet-18-sized snapshots (F32, BF16) and the
+#              rebuild of one width from 100 of them; snapshotting at the default period in a SmallCnn(16) run
 #     profile  where the time of a training step goes, per operation and layer (profile resnet20: ResNet-20);
 #              with --vs-torch, then PyTorch's step of the same model through torch.profiler (bench/torch_cpu.py)
 #     --vs-torch  ema4j and PyTorch (Debian's python3-torch, installed here when run as root) side by side in one
@@ -54,5 +56,9 @@ case "$what" in
     ema) exec java -cp "$cp" dev.ema4j.bench.BenchMain cpu "${args[@]}" ;;
     train) exec java -cp "$cp" dev.ema4j.bench.BenchMain train "${args[@]}" ;;
     profile) exec java -Xmx4g -cp "$cp" dev.ema4j.bench.TrainStepProfile ${args[@]+"${args[@]}"} ;;
-    *) echo "usage: bench/run-cpu.sh [ema|train|profile] [--keep-blas-env] [options]" >&2; exit 2 ;;
+    posthoc)
+        java -Xmx4g -cp "$cp" dev.ema4j.bench.PostHocCost rebuild --times 50 --dtype F32
+        java -Xmx4g -cp "$cp" dev.ema4j.bench.PostHocCost rebuild --times 50 --dtype BF16
+        exec java -Xmx4g -cp "$cp" dev.ema4j.bench.PostHocCost train --model smallCnn16 --steps 768 ;;
+    *) echo "usage: bench/run-cpu.sh [ema|train|profile|posthoc] [--keep-blas-env] [options]" >&2; exit 2 ;;
 esac

@@ -56,6 +56,27 @@ class CommandsTest {
         assertTrue(((String) list[1]).contains("cosine-seed3") && ((String) list[1]).contains("noise40-seed1"));
     }
 
+    /** A snapshotting run, then the post-hoc sweep over its snapshots: the table, the selection, the files. */
+    @Test
+    void posthocSweepsAFinishedRunsSnapshots(@TempDir Path dir) throws IOException {
+        assertEquals(0, run("reproduce", "posthoc", "--scale", "quick", "--seeds", "1", "--out", dir.toString(),
+                "--quiet")[0]);
+        Path cell = dir.resolve("cells").resolve("posthoc12k-seed1");
+        Path out = dir.resolve("posthoc");
+        Object[] r = run("posthoc", cell.toString(), "--sigmas", "0.05,0.1,0.2", "--out", out.toString());
+        assertEquals(0, r[0], (String) r[1]);
+        String text = (String) r[1];
+        assertTrue(text.contains("| post-hoc power EMA | 0.050 | 0.0e+00 / 1.00 |"), "a tracked width is exact: "
+                + text);
+        assertTrue(text.contains("classic EMA α 0.5, rebuilt") && text.contains("classic EMA α 0.5, tracked")
+                && text.contains("| last iterate |"), text);
+        assertTrue(text.contains("Selected on validation accuracy: post-hoc σ_rel"), text);
+        assertTrue(Files.readString(out.resolve("posthoc.md")).contains("Post-hoc − tracked"));
+        assertTrue(Files.size(out.resolve("posthoc-sweep.png")) > 1000);
+        assertError(run("posthoc", dir.toString(), "--out", out.toString()), "is not a finished snapshotting run");
+        assertError(run("posthoc", cell.toString(), "--sigmas", "0.3", "--out", out.toString()), "sigmaRel is 0.3");
+    }
+
     @Test
     void missingCellsMakeTheReportIncomplete(@TempDir Path dir) {
         assertEquals(0, run("reproduce", "bn", "--scale", "quick", "--seeds", "1", "--out", dir.toString(),
