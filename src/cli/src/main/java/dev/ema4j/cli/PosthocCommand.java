@@ -41,6 +41,10 @@ final class PosthocCommand implements Callable<Integer> {
                     + "0.20,0.24,0.28)")
     List<Double> sigmas;
 
+    @Option(names = "--at", paramLabel = "T", description = "rebuild the EMAs as they were at time T, in the snapshots' "
+            + "clock (EMA updates for study runs), between the first and the last snapshot (default: the last)")
+    Double at;
+
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "results/posthoc",
             description = "where posthoc.md and posthoc-sweep.png go (default: ${DEFAULT-VALUE})")
     Path out;
@@ -72,7 +76,7 @@ final class PosthocCommand implements Callable<Integer> {
         List<Row> rows;
         String header;
         try (Backend backend = common.openBackend(); SnapshotSet set = SnapshotSet.open(snapshots)) {
-            double t = set.lastTime();
+            double t = at == null ? set.lastTime() : at;
             header = String.format(Locale.ROOT, "%s: %d snapshot files, %d times from %s to %s %s; rebuilt at t = %s",
                     spec.key(), set.snapshots().size(), set.times().size(), fmt(set.times().get(0)), fmt(t),
                     set.snapshots().get(0).clock().name().toLowerCase(Locale.ROOT).replace('_', ' '), fmt(t));
