@@ -41,10 +41,6 @@ final class PosthocCommand implements Callable<Integer> {
                     + "0.20,0.24,0.28)")
     List<Double> sigmas;
 
-    @Option(names = "--at", paramLabel = "T", description = "rebuild the EMAs as they were at time T, in the snapshots' "
-            + "clock (EMA updates for study runs), between the first and the last snapshot (default: the last)")
-    Double at;
-
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "results/posthoc",
             description = "where posthoc.md and posthoc-sweep.png go (default: ${DEFAULT-VALUE})")
     Path out;
@@ -76,19 +72,20 @@ final class PosthocCommand implements Callable<Integer> {
         List<Row> rows;
         String header;
         try (Backend backend = common.openBackend(); SnapshotSet set = SnapshotSet.open(snapshots)) {
-            double t = at == null ? set.lastTime() : at;
-            header = String.format(Locale.ROOT, "%s: %d snapshot files, %d times from %s to %s %s; rebuilt at t = %s",
-                    spec.key(), set.snapshots().size(), set.times().size(), fmt(set.times().get(0)), fmt(t),
-                    set.snapshots().get(0).clock().name().toLowerCase(Locale.ROOT).replace('_', ' '), fmt(t));
+            double t = set.lastTime();
+            header = String.format(Locale.ROOT, "%s: %d snapshot files, %d times from %s to %s %s; rebuilt at the "
+                    + "last, the end of training", spec.key(), set.snapshots().size(), set.times().size(),
+                    fmt(set.times().get(0)), fmt(t),
+                    set.snapshots().get(0).clock().name().toLowerCase(Locale.ROOT).replace('_', ' '));
             System.out.println(header);
             rows = new CellRunner(data, backend).withFinishedRun(spec, run, trainer -> {
                 List<Row> r = new ArrayList<>();
                 List<PostHocSweep.Target> targets = new ArrayList<>(PostHocSweep.widths(widths, t));
-                targets.addAll(PostHocSweep.decays(spec.decays(), t));
+                targets.addAll(PostHocSweep.decays(spec, t));
                 for (PostHocSweep.Point p : PostHocSweep.run(trainer, set, targets)) {
                     Profile target = p.target().profile();
                     String name = target instanceof Profile.Power ? "post-hoc power EMA"
-                            : "classic EMA α " + ((Profile.Exponential) target).decay() + ", rebuilt";
+                            : "classic EMA α " + spec.decays().get(r.size() - widths.size()) + ", rebuilt";
                     r.add(new Row(name, sigmaRel(target), String.format(Locale.ROOT, "%.1e / %.2f",
                             p.fit().relativeError(), p.fit().amplification()),
                             accuracy(p.evaluations(), "val"), accuracy(p.evaluations(), "test")));
@@ -97,7 +94,7 @@ final class PosthocCommand implements Callable<Integer> {
                 for (int k = 0; k < spec.decays().size(); k++) {
                     String variant = "ema" + k + "/recomputed";
                     r.add(new Row("classic EMA α " + spec.decays().get(k) + ", tracked",
-                            sigmaRel(Profile.exponential(spec.decays().get(k), t)), "—",
+                            sigmaRel(Profile.exponential(PostHocSweep.clockDecay(spec, k), t)), "—",
                             accuracy(tracked, variant, "val"), accuracy(tracked, variant, "test")));
                 }
                 r.add(new Row("last iterate", Double.NaN, "—", accuracy(tracked, "sgd/recomputed", "val"),

@@ -54,15 +54,24 @@ public final class PostHocSweep {
     }
 
     /**
-     * Bias-corrected exponential EMAs of {@code decays} per unit of the snapshots' clock read at {@code t}, named
-     * {@code rebuilt<k>} (the classic EMAs a run tracks, rebuilt from the snapshots instead).
+     * A run's classic EMAs, rebuilt from its snapshots instead: bias-corrected exponentials read at {@code t} EMA
+     * updates, each of decay α^every per update ({@code spec}'s decays are per step; {@link #clockDecay}), named
+     * {@code rebuilt<k>}.
      */
-    public static List<Target> decays(List<Double> decays, double t) {
+    public static List<Target> decays(RunSpec spec, double t) {
         List<Target> targets = new ArrayList<>();
-        for (int k = 0; k < decays.size(); k++) {
-            targets.add(new Target("rebuilt" + k, Profile.exponential(decays.get(k), t)));
+        for (int k = 0; k < spec.decays().size(); k++) {
+            targets.add(new Target("rebuilt" + k, Profile.exponential(clockDecay(spec, k), t)));
         }
         return targets;
+    }
+
+    /**
+     * The decay per unit of the snapshots' clock (EMA updates) of the run's EMA {@code k}: α^every, as
+     * {@link dev.ema4j.EmaClock#EMA_UPDATES} compounds a per-step decay.
+     */
+    public static double clockDecay(RunSpec spec, int k) {
+        return Math.pow(spec.decays().get(k), spec.every());
     }
 
     /**

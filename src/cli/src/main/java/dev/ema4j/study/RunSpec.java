@@ -19,7 +19,8 @@ import java.util.Objects;
  *     {@code step} (÷5 at 30%, 60% and 80% of the epochs)
  * @param baseLr the peak learning rate
  * @param weightDecay SGD's weight decay (Nesterov momentum 0.9)
- * @param decays the EMAs' decays per EMA update, bias-corrected, updated every {@code every} steps
+ * @param decays the EMAs' decays per optimizer step, bias-corrected; an EMA updated every {@code every} steps applies
+ *     α^every per update (a window of about 1/(1 − α) steps whatever {@code every} is)
  * @param every optimizer steps per EMA update
  * @param averagedStats also evaluate the EMAs with EMAN-averaged BatchNorm statistics
  * @param recomputeBatches training batches of the BatchNorm recompute pass

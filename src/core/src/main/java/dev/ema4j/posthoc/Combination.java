@@ -31,9 +31,19 @@ public record Combination(Profile target, List<Snapshot> snapshots, List<Double>
         return weights.stream().mapToDouble(Double::doubleValue).sum();
     }
 
+    /**
+     * The most updates any snapshot's EMA had skipped (non-finite parameters); above 0, the snapshots' profiles, and
+     * so {@link #relativeError()}, are approximate.
+     */
+    public long skippedUpdates() {
+        return snapshots.stream().mapToLong(Snapshot::skippedUpdates).max().orElse(0);
+    }
+
     @Override
     public String toString() {
-        return String.format("%s from %d snapshots: relative profile error %.2e, amplification %.2f", target,
-                snapshots.size(), relativeError, amplification);
+        String skipped = skippedUpdates() == 0 ? "" : String.format("; the EMAs had skipped up to %d updates "
+                + "(non-finite parameters), so the profiles are approximate", skippedUpdates());
+        return String.format("%s from %d snapshots: relative profile error %.2e, amplification %.2f%s", target,
+                snapshots.size(), relativeError, amplification, skipped);
     }
 }

@@ -39,7 +39,10 @@ import java.util.stream.Stream;
  * plain state dict ({@link GpuEma#exportStateDict}: every parameter under its name and shape, in the configured
  * dtype), its metadata plus {@code ema4j.posthoc.t} (the profile's time, {@link Snapshot#t()}),
  * {@code ema4j.posthoc.clock} and {@code ema4j.skipped_updates}. Files are written atomically (a crash leaves the
- * previous snapshots intact); after each snapshot the oldest beyond {@link SnapshotConfig#keep()} are deleted.
+ * previous snapshots intact). At most {@link SnapshotConfig#keep()} snapshot times stay on disk: when a new one would
+ * exceed that, the period doubles and the times that are not multiples of it are deleted (the newest stays), so the
+ * kept times stay evenly spread over the whole run, between {@code keep/2} and {@code keep} of them. A snapshotter
+ * made for a directory that holds snapshots (a resumed run) goes on from them.
  * Updates with explicit decays ({@link GpuEma#update(dev.ema4j.backend.Params, double...)}) leave the power-function
  * profile, so snapshots of such an EMA do not describe its weights.
  */
@@ -53,7 +56,8 @@ public final class EmaSnapshotter {
     private final GpuEma ema;
     private final SnapshotConfig config;
     private final List<Integer> shadows = new ArrayList<>();
-    private long lastSnapshotStep = -1;
+    private long period;
+    private long lastTime = -1;
 
     /**
      * @throws IllegalArgumentException if {@code ema} has no power-function shadow, or the snapshot period is not a
@@ -78,6 +82,7 @@ public final class EmaSnapshotter {
                     + "of the EMA's update period, every = " + emaConfig.every());
         }
         Files.createDirectories(config.directory());
+        period = config.every();
     }
 
     /** The shadows saved, those with a power-function schedule. */
@@ -85,33 +90,39 @@ public final class EmaSnapshotter {
         return List.copyOf(shadows);
     }
 
+    /** The current snapshot period in optimizer steps: {@link SnapshotConfig#every()}, doubled at each thinning. */
+    public long period() {
+        return period;
+    }
+
     /**
-     * Takes a snapshot if the EMA's step count is a positive multiple of the period (and none was taken at this
-     * step); call it after every {@link GpuEma#update}.
+     * Takes a snapshot if the EMA's step count is a positive multiple of the period; call it after every
+     * {@link GpuEma#update}.
      *
      * @return whether a snapshot was written
      */
     public boolean afterStep() throws IOException {
         long steps = ema.steps();
-        if (steps == 0 || steps % config.every() != 0 || steps == lastSnapshotStep) {
-            return false;
-        }
-        snapshot();
-        return true;
+        return steps != 0 && steps % period == 0 && snapshot();
     }
 
     /**
-     * Writes a snapshot of every power-function shadow now, then deletes the oldest beyond the configured number.
+     * Writes a snapshot of every power-function shadow now (at the end of training, say), unless one of the same
+     * profile time was written already; then thins the snapshots on disk to the configured number.
      *
+     * @return whether a snapshot was written (false: the EMA has not been updated since the last)
      * @throws IllegalStateException if the EMA has not been updated yet (its profile has no time), or is closed
      */
-    public void snapshot() throws IOException {
+    public boolean snapshot() throws IOException {
         EmaStats stats = ema.stats();
         EmaConfig emaConfig = ema.config();
         long t = emaConfig.clock() == EmaClock.EMA_UPDATES
                 ? stats.updates() : stats.steps() - stats.steps() % emaConfig.every();
         if (t == 0) {
             throw new IllegalStateException("the EMA has not been updated yet; a snapshot needs at least one update");
+        }
+        if (t == lastTime) {
+            return false;
         }
         for (int k : shadows) {
             Map<String, String> metadata = new java.util.LinkedHashMap<>(ema.stateDictMetadata(k));
@@ -121,15 +132,17 @@ public final class EmaSnapshotter {
             SafetensorsWriter.write(config.directory().resolve(fileName(stats.steps(), k)), metadata,
                     ema.stateDictTensors(k, config.dtype()));
         }
-        lastSnapshotStep = stats.steps();
-        deleteBeyondKeep();
+        lastTime = t;
+        thin(stats.steps());
+        return true;
     }
 
     static String fileName(long steps, int shadow) {
         return String.format("%s%010d-ema%d.safetensors", FILE_PREFIX, steps, shadow);
     }
 
-    private void deleteBeyondKeep() throws IOException {
+    /** Doubles the period and deletes the times that are not multiples of it (but {@code newest}) while too many. */
+    private void thin(long newest) throws IOException {
         TreeMap<Long, List<Path>> byStep = new TreeMap<>();
         try (Stream<Path> files = Files.list(config.directory())) {
             for (Path f : (Iterable<Path>) files::iterator) {
@@ -140,8 +153,15 @@ public final class EmaSnapshotter {
             }
         }
         while (byStep.size() > config.keep()) {
-            for (Path f : byStep.pollFirstEntry().getValue()) {
-                Files.deleteIfExists(f);
+            period *= 2;
+            for (var it = byStep.entrySet().iterator(); it.hasNext(); ) {
+                var e = it.next();
+                if (e.getKey() % period != 0 && e.getKey() != newest) {
+                    for (Path f : e.getValue()) {
+                        Files.deleteIfExists(f);
+                    }
+                    it.remove();
+                }
             }
         }
     }

@@ -10,7 +10,8 @@ package dev.ema4j.posthoc;
  * <li>power {@code (γ, ta)}, exponential {@code (λ, tb)}: with {@code τ = m(1 − v)},
  *     {@code (γ+1)(m/ta)^(γ+1) · λ·e^(−λ(tb−m)) / Nb · ∫₀¹ (1−v)^γ·e^(−λm·v) dv}; the integral by Gauss–Legendre
  *     quadrature on intervals graded geometrically toward both ends (the integrand's scales: {@code 1/(γ + λm)}
- *     at 0, the algebraic end point {@code (1−v)^γ} at 1), accurate to about 1e-14 relative.</li>
+ *     at 0, the algebraic end point {@code (1−v)^γ} at 1), accurate to about 1e-13 relative (checked against
+ *     40-digit arithmetic for γ up to 1e5).</li>
  * </ul>
  */
 final class ProfileProducts {

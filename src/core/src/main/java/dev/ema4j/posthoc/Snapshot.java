@@ -13,8 +13,10 @@ import java.nio.file.Path;
  *     {@code s} ends the interval {@code (s − every, s]}) or EMA updates
  * @param clock what {@code t} counts
  * @param steps optimizer steps when the snapshot was taken
+ * @param skippedUpdates updates the EMA had skipped by then (non-finite parameters): each leaves a gap in the
+ *     profile, so the snapshot averages with only approximately {@link #profile()}
  */
-public record Snapshot(Path file, double gamma, double t, EmaClock clock, long steps) {
+public record Snapshot(Path file, double gamma, double t, EmaClock clock, long steps, long skippedUpdates) {
 
     /** The profile this snapshot averages with. */
     public Profile.Power profile() {

@@ -8,15 +8,18 @@ import java.util.Objects;
  * Where and how often {@link EmaSnapshotter} saves the power-function EMAs.
  *
  * <pre>{@code
- * SnapshotConfig.of(Path.of("run/snapshots"))                 // every 256 steps, the newest 256 kept, fp32
+ * SnapshotConfig.of(Path.of("run/snapshots"))                 // every 256 steps, at most 256 kept, fp32
  * SnapshotConfig.of(dir).withEvery(1000).withKeep(100).withDType(TensorDType.BF16)
  * }</pre>
  *
  * @param directory created if missing; holds nothing but snapshots
  * @param every a snapshot after every {@code every}-th optimizer step (a multiple of the EMA's update period)
- * @param keep the most snapshot times kept: older ones are deleted after each new one is written
- * @param dtype F32, or BF16/F16 (half the disk and read time; rounding error about 0.4% or 0.05% relative, which the
- *     rebuild's weights amplify by at most their {@linkplain Combination#amplification() absolute sum})
+ * @param keep the most snapshot times kept: when a new one would exceed it, the period doubles and the times that
+ *     are not multiples of it are deleted, so the kept ones stay spread evenly over the run
+ *     ({@link EmaSnapshotter})
+ * @param dtype F32, or BF16/F16 (half the disk and read time; rounding error at most 2^-9 ≈ 0.2% or 2^-12 ≈ 0.02%
+ *     relative, which the rebuild's weights amplify by at most their
+ *     {@linkplain Combination#amplification() absolute sum})
  */
 public record SnapshotConfig(Path directory, int every, int keep, TensorDType dtype) {
 
@@ -50,7 +53,7 @@ public record SnapshotConfig(Path directory, int every, int keep, TensorDType dt
         return new SnapshotConfig(directory, steps, keep, dtype);
     }
 
-    /** This configuration keeping the newest {@code count} snapshot times. */
+    /** This configuration keeping at most {@code count} snapshot times. */
     public SnapshotConfig withKeep(int count) {
         return new SnapshotConfig(directory, every, count, dtype);
     }

@@ -42,6 +42,10 @@ import java.util.stream.Stream;
 public final class SnapshotSet implements AutoCloseable {
 
     private static final int CHUNK = 1 << 16;
+    /** The largest exponent γ accepted (σ_rel about 1e-6); larger ones overflow the inner products. */
+    static final double MAX_GAMMA = 1e6;
+    /** The largest snapshot time accepted, and the largest step count (exact in a double). */
+    static final double MAX_TIME = 0x1p53;
     private static final Set<TensorDType> FLOAT_TYPES = Set.of(TensorDType.F32, TensorDType.BF16, TensorDType.F16);
 
     private final List<Snapshot> snapshots;
@@ -135,10 +139,12 @@ public final class SnapshotSet implements AutoCloseable {
         double gamma = number(path, metadata, "ema4j.gamma");
         double t = number(path, metadata, EmaSnapshotter.T_KEY);
         double steps = number(path, metadata, "ema4j.steps");
-        if (!(gamma >= 0) || !(t > 0) || !(steps >= 0) || Double.isInfinite(gamma) || Double.isInfinite(t)
-                || steps != Math.rint(steps)) {
+        double skipped = metadata.containsKey("ema4j.skipped_updates")
+                ? number(path, metadata, "ema4j.skipped_updates") : 0;
+        if (!(gamma >= 0 && gamma <= MAX_GAMMA) || !(t >= 1 && t <= MAX_TIME) || !whole(steps) || !whole(skipped)) {
             throw new SafetensorsException(path + ": ema4j.gamma " + gamma + ", " + EmaSnapshotter.T_KEY + " " + t
-                    + ", ema4j.steps " + steps + "; need a finite gamma >= 0, a finite t > 0, whole steps >= 0");
+                    + ", ema4j.steps " + steps + ", ema4j.skipped_updates " + skipped + "; need 0 <= gamma <= "
+                    + MAX_GAMMA + ", 1 <= t <= 2^53, whole steps and skipped updates in [0, 2^53]");
         }
         String clock = metadata.get(EmaSnapshotter.CLOCK_KEY);
         EmaClock parsed;
@@ -148,7 +154,11 @@ public final class SnapshotSet implements AutoCloseable {
             throw new SafetensorsException(path + ": metadata \"" + EmaSnapshotter.CLOCK_KEY + "\" is \"" + clock
                     + "\"; expected one of " + List.of(EmaClock.values()));
         }
-        return new Snapshot(path, gamma, t, parsed, (long) steps);
+        return new Snapshot(path, gamma, t, parsed, (long) steps, (long) skipped);
+    }
+
+    private static boolean whole(double v) {
+        return v >= 0 && v <= MAX_TIME && v == Math.rint(v);
     }
 
     private static double number(Path path, Map<String, String> metadata, String key) throws SafetensorsException {
@@ -239,12 +249,17 @@ public final class SnapshotSet implements AutoCloseable {
             }
             b[i] = pi.inner(target);
         }
-        AffineLeastSquares.Solution s = AffineLeastSquares.solve(a, b, target.inner(target));
+        double c = target.inner(target);
+        AffineLeastSquares.Solution s = AffineLeastSquares.solve(a, b, c);
         List<Double> weights = new ArrayList<>();
         double amplification = 0;
         for (double w : s.x()) {
             weights.add(w);
             amplification += Math.abs(w);
+        }
+        if (!Double.isFinite(amplification) || !Double.isFinite(s.relativeError())) {
+            throw new IllegalArgumentException("the profiles of " + target + " and of the snapshots give no finite "
+                    + "fit (relative error " + s.relativeError() + ", amplification " + amplification + ")");
         }
         return new Combination(target, snapshots, weights, s.relativeError(), amplification);
     }

@@ -141,19 +141,32 @@ class SnapshotRebuildTest {
         }
     }
 
+    /**
+     * With an update every 4 steps, a snapshot's time counts the clock (steps or updates), and a bias-corrected EMA of
+     * decay α per step is, clocked in updates, the exponential of decay α^4 per update ({@link EmaClock}).
+     */
     @Test
     void snapshotTimesFollowTheClockWhenTheEmaUpdatesEveryFourSteps() throws IOException {
         for (EmaClock clock : EmaClock.values()) {
             Path into = dir.resolve(clock.name());
             Profile.Power p07 = Profile.sigmaRel(0.07, 1);
             Run run = train(Backends.cpu(), SnapshotConfig.of(into).withEvery(EVERY), 4, clock,
-                    DecaySchedule.powerFunction(p07.gamma()));
+                    DecaySchedule.powerFunction(p07.gamma()), DecaySchedule.biasCorrected(0.99));
             try (SnapshotSet set = SnapshotSet.open(into)) {
-                double last = clock == EmaClock.OPTIMIZER_STEPS ? STEPS : STEPS / 4.0;
+                boolean steps = clock == EmaClock.OPTIMIZER_STEPS;
+                double last = steps ? STEPS : STEPS / 4.0;
                 assertEquals(last, set.lastTime(), clock.name());
                 float[] rebuilt = read(set.rebuild(set.fit(Profile.power(p07.gamma(), last)), TensorDType.F32));
                 double error = maxDifference(rebuilt, run.tracked[0]);
                 assertTrue(error < 1e-4 * run.movement, clock + ": error " + error);
+                if (!steps) {
+                    Profile classic = Profile.exponential(Math.pow(0.99, 4), last);
+                    float[] exponential = read(set.rebuild(set.fit(classic), TensorDType.F32));
+                    double e = maxDifference(exponential, run.tracked[1]);
+                    assertTrue(e < 2e-3 * run.movement, "α^4 per update: error " + e);
+                    float[] wrong = read(set.rebuild(set.fit(Profile.exponential(0.99, last)), TensorDType.F32));
+                    assertTrue(maxDifference(wrong, run.tracked[1]) > 2e-2 * run.movement, "α per update is not it");
+                }
             }
         }
     }

@@ -2,6 +2,7 @@ package dev.ema4j.posthoc;
 
 import static dev.ema4j.ExceptionAssertions.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -77,12 +78,36 @@ class SnapshotSetTest {
     }
 
     @Test
-    void onlyTheNewestSnapshotTimesAreKept() throws IOException {
+    void beyondKeepThePeriodDoublesAndTheKeptTimesSpreadOverTheRun() throws IOException {
+        // every 5, keep 3: 5 10 15, then 20 thins to 10 20 (period 10), 30, then 40 thins to 20 40 (period 20)
         List<Path> files = run(dir, 50, SnapshotConfig.of(dir).withEvery(5).withKeep(3));
-        assertEquals(List.of("snapshot-0000000040-ema0.safetensors", "snapshot-0000000040-ema1.safetensors",
-                "snapshot-0000000045-ema0.safetensors", "snapshot-0000000045-ema1.safetensors",
-                "snapshot-0000000050-ema0.safetensors", "snapshot-0000000050-ema1.safetensors"),
+        assertEquals(List.of("snapshot-0000000020-ema0.safetensors", "snapshot-0000000020-ema1.safetensors",
+                "snapshot-0000000040-ema0.safetensors", "snapshot-0000000040-ema1.safetensors"),
                 files.stream().map(f -> f.getFileName().toString()).toList());
+    }
+
+    @Test
+    void anExplicitSnapshotAtTheEndIsTakenOncePerProfileTime() throws IOException {
+        float[] w = new float[8];
+        Params params = Params.of(w);
+        try (GpuEma ema = GpuEma.create(CPU, params, EmaConfig.of(DecaySchedule.powerFunction(7)).withEvery(2))) {
+            EmaSnapshotter s = new EmaSnapshotter(ema, SnapshotConfig.of(dir).withEvery(4));
+            for (int step = 1; step <= 9; step++) {
+                w[0] = step;
+                ema.update(params);
+                s.afterStep();
+            }
+            // step 9: the last update was after step 8, already snapshotted: nothing new to save
+            assertFalse(s.snapshot());
+            w[0] = 10;
+            ema.update(params);
+            assertTrue(s.snapshot(), "step 10 updated the EMA");
+            assertFalse(s.snapshot());
+            assertEquals(4, s.period());
+        }
+        try (SnapshotSet set = SnapshotSet.open(dir)) {
+            assertEquals(List.of(4.0, 8.0, 10.0), set.times());
+        }
     }
 
     @Test
@@ -209,7 +234,13 @@ class SnapshotSetTest {
         assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(noMeta)), "ema4j.schedule");
         assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(wrongSchedule)), "\"constant\"");
         assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(notANumber)), "\"soon\"");
-        assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(negative)), "t > 0");
+        assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(negative)), "1 <= t");
+        Path huge = snapshotFile("k.safetensors", meta(1e300, "50"), List.of(tensor("w", 3, 2)));
+        assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(huge)), "gamma <= 1000000");
+        Map<String, String> infinite = meta(7, "50");
+        infinite.put("ema4j.steps", "Infinity");
+        Path steps = snapshotFile("l.safetensors", infinite, List.of(tensor("w", 3, 2)));
+        assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(steps)), "ema4j.steps Infinity");
         assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(clock)), "\"WALL\"");
         assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(good, shape)), "[2, 3]");
         assertMessage(SafetensorsException.class, () -> SnapshotSet.open(List.of(good, name)), "\"v\"");

@@ -107,8 +107,9 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Saves the EMA's power-function shadows ({@link dev.ema4j.DecaySchedule#powerFunction}) every
-     * {@link SnapshotConfig#every()} optimizer steps from now on, for a post-hoc rebuild of other averages
-     * ({@link dev.ema4j.posthoc.SnapshotSet}). A failed write stops training with an {@link UncheckedIOException}.
+     * {@link SnapshotConfig#every()} optimizer steps from now on, and at the end of the last epoch, for a post-hoc
+     * rebuild of other averages ({@link dev.ema4j.posthoc.SnapshotSet}). A failed write stops training with an
+     * {@link UncheckedIOException}.
      *
      * @throws IllegalStateException if this trainer keeps no EMA
      * @throws IllegalArgumentException if no EMA has a power-function schedule, or the period is not a multiple of
@@ -140,6 +141,9 @@ public final class Trainer implements AutoCloseable {
             trainStep();
             if (position.batch() == batches.batchCount()) {
                 reports.add(endEpoch());
+                if (snapshotter != null && position.epoch() == config.epochs()) {
+                    snapshot(snapshotter::snapshot);  // the end of training, whatever the period
+                }
             }
         }
         return reports;
@@ -172,13 +176,22 @@ public final class Trainer implements AutoCloseable {
         emaParams.stepAndUpdate(store.parameters(), net.sgdStep(config.sgd(), lastLr));
         emaStats.update(stats);
         if (snapshotter != null) {
-            try {
-                snapshotter.afterStep();
-            } catch (IOException e) {
-                throw new UncheckedIOException("snapshot after step " + emaParams.steps() + " failed", e);
-            }
+            snapshot(snapshotter::afterStep);
         }
         return loss;
+    }
+
+    /** A snapshot action that may fail with an {@link IOException}. */
+    private interface SnapshotAction {
+        boolean run() throws IOException;
+    }
+
+    private void snapshot(SnapshotAction action) {
+        try {
+            action.run();
+        } catch (IOException e) {
+            throw new UncheckedIOException("snapshot after step " + emaParams.steps() + " failed", e);
+        }
     }
 
     private EpochReport endEpoch() {
@@ -280,7 +293,7 @@ public final class Trainer implements AutoCloseable {
      * {@link GpuEma#exportStateDict} and {@link dev.ema4j.posthoc.SnapshotSet#rebuild} give them) in the network's
      * parameter layout, for {@link #evaluateWeights}; other tensors are ignored.
      *
-     * @throws IllegalArgumentException if a parameter is missing or has another number of values
+     * @throws IllegalArgumentException if a parameter is missing or has another shape
      * @throws IOException if a tensor's values cannot be read
      */
     public float[] weightsOf(List<FloatTensor> stateDict) throws IOException {
@@ -297,9 +310,9 @@ public final class Trainer implements AutoCloseable {
             if (t == null) {
                 throw new IllegalArgumentException("the state dict has no tensor \"" + slot.name() + "\"");
             }
-            if (t.elementCount() != slot.shape().size()) {
-                throw new IllegalArgumentException("tensor \"" + slot.name() + "\" has " + t.elementCount()
-                        + " values, the network's parameter " + slot.shape().size());
+            if (!t.shape().equals(slot.dims())) {
+                throw new IllegalArgumentException("tensor \"" + slot.name() + "\" has shape " + t.shape()
+                        + ", the network's parameter " + slot.dims());
             }
             t.source().read(0, w, Math.toIntExact(slot.offset()), Math.toIntExact(t.elementCount()));
         }

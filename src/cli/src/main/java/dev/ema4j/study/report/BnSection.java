@@ -108,7 +108,7 @@ final class BnSection implements Section {
     private static String[] header(RunSpec spec) {
         List<String> h = new ArrayList<>(List.of("epoch"));
         for (double d : spec.decays()) {
-            h.add("decay " + Fmt.decay(d) + " (window " + Fmt.f("%.0f", spec.every() / (1 - d)) + " steps)");
+            h.add("decay " + Fmt.decay(d) + " (window " + Fmt.f("%.0f", 1 / (1 - d)) + " steps)");
         }
         return h.toArray(String[]::new);
     }

@@ -95,14 +95,14 @@ final class PostHocSection implements Section {
             y[i] = 100 * Stat.mean(val);
             err[i] = 100 * Stat.std(val);
         }
-        Table tracked = Table.of("Tracked EMAs at the end of training (mean ± std over seeds)", "decay α (per update)",
+        Table tracked = Table.of("Tracked EMAs at the end of training (mean ± std over seeds)", "decay α (per step)",
                 "equivalent σ_rel", "val accuracy (%)", "test accuracy (%)", "selected on validation");
         List<Plots.Line> lines = new ArrayList<>();
         lines.add(new Plots.Line("post-hoc power EMA", x, y, err));
         for (int k = 0; k < g.spec().decays().size(); k++) {
             int i = k;
             double decay = g.spec().decays().get(k);
-            double sigma = Profile.exponential(decay, t).sigmaRel();
+            double sigma = Profile.exponential(PostHocSweep.clockDecay(g.spec(), k), t).sigmaRel();
             double[] val = g.each(c -> c.last(ema(i), "val").accuracy());
             long chosen = g.cells().stream().filter(c -> selectedDecay(c) == i).count();
             tracked.row(Fmt.decay(decay), Fmt.f("%.3f", sigma), Stat.percent(val),

@@ -43,14 +43,16 @@ public final class StudyReport {
 
     /** Why the EMAs use bias-corrected decays (after {@link StudyPlan}'s Javadoc). */
     private static final String DECAY_NOTE = "**EMA decays.** Every EMA is updated once every `every` optimizer "
-            + "steps as `ema ← β_t·ema + (1 − β_t)·θ`, with the Adam-style bias-corrected decay "
-            + "`β_t = α·(1 − α^t)/(1 − α^(t+1))` clocked in EMA updates t = 0, 1, … (`DecaySchedule.biasCorrected`, "
-            + "`EmaClock.EMA_UPDATES`); α is the decay in the table, per EMA update (α^(1/every) per step, a window "
-            + "of about every/(1 − α) steps). The paper keeps α ∈ {0.968 … 0.998} at every = 16 with the warm-up "
-            + "`min(α, (t+1)/(t+10))` over ~80k steps. Our runs have a few thousand steps, where that warm-up, "
-            + "counted in steps or in updates, holds every decay above ~0.98 at the same warm-up value for the whole "
-            + "run, so those EMAs would coincide. With bias correction every EMA is a normalized exponential average "
-            + "from its first update on, and the decays differ at once. ";
+            + "steps as `ema ← β_u·ema + (1 − β_u)·θ`, with the Adam-style bias-corrected decay "
+            + "`β_u = a·(1 − a^u)/(1 − a^(u+1))`, `a = α^every`, clocked in EMA updates u = 0, 1, … "
+            + "(`DecaySchedule.biasCorrected`, `EmaClock.EMA_UPDATES`): α, the decay in the tables, is per optimizer "
+            + "step, and the window, about 1/(1 − α) steps (10, 31, 125 and 500 steps for 0.9, 0.968, 0.992 and "
+            + "0.998), does not depend on `every`. The paper keeps α ∈ {0.968 … 0.998} per update at every = 16 "
+            + "(0.998 … 0.999875 per step: windows of 500 to 8000 steps, 0.6% to 10% of its ~80k-step runs) with the "
+            + "warm-up `min(α, (t+1)/(t+10))`; ours are 0.2% to 9% of a 5.6k-step cosine run. Over a few thousand "
+            + "steps that warm-up, counted in steps or in updates, holds every decay above ~0.98 at the same value "
+            + "for the whole run, so those EMAs would coincide. With bias correction every EMA is a normalized "
+            + "exponential average from its first update on, and the decays differ at once. ";
 
     private StudyReport() {
     }
@@ -224,7 +226,7 @@ public final class StudyReport {
         Table runs = Table.of("Runs by group (the expected specs; SmallCnn, SGD with Nesterov momentum 0.9, 80/20 "
                         + "train/validation split of the drawn training images)", "group", "seeds", "model",
                 "training images", "label noise", "classes", "test images", "epochs", "batch", "LR schedule",
-                "weight decay", "EMA decays α (per update)", "every (steps)", "EMA BatchNorm statistics", "other",
+                "weight decay", "EMA decays α (per step)", "every (steps)", "EMA BatchNorm statistics", "other",
                 "time per seed (s)");
         Map<String, List<RunSpec>> specs = expected.stream()
                 .collect(Collectors.groupingBy(RunSpec::group, LinkedHashMap::new, Collectors.toList()));
