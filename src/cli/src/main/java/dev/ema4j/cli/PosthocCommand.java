@@ -49,7 +49,7 @@ final class PosthocCommand implements Callable<Integer> {
     CommonOptions common;
 
     /** One evaluated model: its fit (none for tracked models) and accuracies. */
-    private record Row(String name, double sigmaRel, String fit, double val, double test) {
+    private record Row(String name, double sigmaRel, String fit, double val, double valNll, double test) {
     }
 
     @Override
@@ -88,17 +88,19 @@ final class PosthocCommand implements Callable<Integer> {
                             : "classic EMA α " + spec.decays().get(r.size() - widths.size()) + ", rebuilt";
                     r.add(new Row(name, sigmaRel(target), String.format(Locale.ROOT, "%.1e / %.2f",
                             p.fit().relativeError(), p.fit().amplification()),
-                            accuracy(p.evaluations(), "val"), accuracy(p.evaluations(), "test")));
+                            accuracy(p.evaluations(), "val"), nll(p.evaluations(), "val"),
+                            accuracy(p.evaluations(), "test")));
                 }
                 List<ModelEvaluation> tracked = trainer.evaluate();
                 for (int k = 0; k < spec.decays().size(); k++) {
                     String variant = "ema" + k + "/recomputed";
                     r.add(new Row("classic EMA α " + spec.decays().get(k) + ", tracked",
                             sigmaRel(Profile.exponential(PostHocSweep.clockDecay(spec, k), t)), "—",
-                            accuracy(tracked, variant, "val"), accuracy(tracked, variant, "test")));
+                            accuracy(tracked, variant, "val"), nll(tracked, variant, "val"),
+                            accuracy(tracked, variant, "test")));
                 }
                 r.add(new Row("last iterate", Double.NaN, "—", accuracy(tracked, "sgd/recomputed", "val"),
-                        accuracy(tracked, "sgd/recomputed", "test")));
+                        nll(tracked, "sgd/recomputed", "val"), accuracy(tracked, "sgd/recomputed", "test")));
                 return r;
             });
         }
@@ -124,8 +126,8 @@ final class PosthocCommand implements Callable<Integer> {
         Row posthoc = best(rows.subList(0, widths));
         Row tracked = best(rows.subList(widths + decays, widths + 2 * decays));
         Row last = rows.get(rows.size() - 1);
-        md.append(String.format(Locale.ROOT, "%nSelected on validation accuracy: post-hoc σ_rel %.3f (val %.2f%%) → "
-                + "test %.2f%%; best tracked EMA, %s (val %.2f%%) → test %.2f%%; last iterate test %.2f%%. "
+        md.append(String.format(Locale.ROOT, "%nSelected on validation (accuracy, then NLL on ties): post-hoc "
+                + "σ_rel %.3f (val %.2f%%) → test %.2f%%; best tracked EMA, %s (val %.2f%%) → test %.2f%%; last iterate test %.2f%%. "
                 + "Post-hoc − tracked: %+.2f pp on test (one run; a claim needs seeds, see the study's posthoc "
                 + "section).%n", posthoc.sigmaRel(), 100 * posthoc.val(), 100 * posthoc.test(),
                 tracked.name().replace(", tracked", ""), 100 * tracked.val(), 100 * tracked.test(), 100 * last.test(),
@@ -149,11 +151,11 @@ final class PosthocCommand implements Callable<Integer> {
                 + "training length)", "validation accuracy (%)", false, lines);
     }
 
-    /** The row of the highest validation accuracy (the first on ties). */
+    /** The row of the highest validation accuracy, the lowest validation NLL on ties. */
     private static Row best(List<Row> rows) {
         Row best = rows.get(0);
         for (Row r : rows) {
-            if (r.val() > best.val()) {
+            if (r.val() > best.val() || r.val() == best.val() && r.valNll() < best.valNll()) {
                 best = r;
             }
         }
@@ -165,12 +167,28 @@ final class PosthocCommand implements Callable<Integer> {
     }
 
     private static double accuracy(List<ModelEvaluation> evaluations, String set) {
-        return evaluations.stream().filter(e -> e.set().equals(set)).findFirst().orElseThrow().metrics().accuracy();
+        return on(evaluations, set).metrics().accuracy();
+    }
+
+    private static double nll(List<ModelEvaluation> evaluations, String set) {
+        return on(evaluations, set).metrics().nll();
+    }
+
+    private static ModelEvaluation on(List<ModelEvaluation> evaluations, String set) {
+        return evaluations.stream().filter(e -> e.set().equals(set)).findFirst().orElseThrow();
     }
 
     private static double accuracy(List<ModelEvaluation> evaluations, String variant, String set) {
+        return on(evaluations, variant, set).metrics().accuracy();
+    }
+
+    private static double nll(List<ModelEvaluation> evaluations, String variant, String set) {
+        return on(evaluations, variant, set).metrics().nll();
+    }
+
+    private static ModelEvaluation on(List<ModelEvaluation> evaluations, String variant, String set) {
         return evaluations.stream().filter(e -> e.variant().equals(variant) && e.set().equals(set)).findFirst()
-                .orElseThrow(() -> new IllegalStateException("no " + variant + " on " + set)).metrics().accuracy();
+                .orElseThrow(() -> new IllegalStateException("no " + variant + " on " + set));
     }
 
     private static String fmt(double t) {

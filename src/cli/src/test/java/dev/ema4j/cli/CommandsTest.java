@@ -70,7 +70,7 @@ class CommandsTest {
                 + text);
         assertTrue(text.contains("classic EMA α 0.5, rebuilt") && text.contains("classic EMA α 0.5, tracked")
                 && text.contains("| last iterate |"), text);
-        assertTrue(text.contains("Selected on validation accuracy: post-hoc σ_rel"), text);
+        assertTrue(text.contains("Selected on validation (accuracy, then NLL on ties): post-hoc σ_rel"), text);
         assertTrue(Files.readString(out.resolve("posthoc.md")).contains("Post-hoc − tracked"));
         assertTrue(Files.size(out.resolve("posthoc-sweep.png")) > 1000);
         assertError(run("posthoc", dir.toString(), "--out", out.toString()), "is not a finished snapshotting run");
