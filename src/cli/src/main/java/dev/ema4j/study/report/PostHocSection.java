@@ -80,7 +80,8 @@ final class PostHocSection implements Section {
                 + " bias-corrected EMAs updated every " + g.spec().every() + " steps) with two power-function EMAs "
                 + "(σ_rel " + PostHocSweep.TRACKED + ") snapshotted every " + g.spec().snapshotEvery() + " steps, "
                 + fits.get(0).snapshots() + " snapshot files per run. After training, each width σ_rel below is "
-                + "rebuilt at the last snapshot (t = " + Fmt.f("%.0f", t) + " EMA updates) as the least-squares "
+                + "rebuilt at the last snapshot (t = " + Fmt.f("%.0f", t) + " EMA updates, the end of training) as the "
+                + "least-squares "
                 + "combination of the snapshots (weights summing to 1), BatchNorm statistics are recomputed for it "
                 + "and it is evaluated. The profile error is ‖rebuilt profile − asked profile‖ / ‖asked profile‖; "
                 + "the amplification Σ|weights| bounds how much the snapshots' rounding can grow.");
