@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -125,7 +126,7 @@ public final class EmaSnapshotter {
             return false;
         }
         for (int k : shadows) {
-            Map<String, String> metadata = new java.util.LinkedHashMap<>(ema.stateDictMetadata(k));
+            Map<String, String> metadata = new LinkedHashMap<>(ema.stateDictMetadata(k));
             metadata.put(T_KEY, Long.toString(t));
             metadata.put(CLOCK_KEY, emaConfig.clock().name());
             metadata.put("ema4j.skipped_updates", Long.toString(stats.skippedUpdates()));

@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -296,7 +297,7 @@ public final class SnapshotSet implements AutoCloseable {
         double[] sum = new double[values.length];
         for (int done = 0; done < length; ) {
             int n = Math.min(CHUNK, length - done);
-            java.util.Arrays.fill(sum, 0, n, 0);
+            Arrays.fill(sum, 0, n, 0);
             for (int i = 0; i < files.size(); i++) {
                 if (weights[i] == 0) {
                     continue;
