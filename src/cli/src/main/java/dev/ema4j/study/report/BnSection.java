@@ -94,7 +94,10 @@ final class BnSection implements Section {
                 + "any window, so every EMA's averaged statistics fit its weights and the final-epoch gaps say little; "
                 + "their order at the last epoch is within seed noise. The claim is about the statistics while the "
                 + "weights move: a long window averages statistics of weights far apart, which the gaps of the first "
-                + "epochs measure; the rule below reads every epoch.");
+                + "epochs measure; the rule below reads every epoch. Our longest window is about "
+                + Fmt.f("%.0f", 1 / (1 - g.spec().decays().get(emas - 1))) + " steps (decays are per step), the "
+                + "paper's 8000 (0.998 per update every 16 steps): the divergence it reports is a long-window effect "
+                + "that windows this short may not show.");
         if (emas < 2) {
             r.verdict(Verdict.of(LONG_WINDOWS, ours, Outcome.INCONCLUSIVE, "a single decay"));
         } else {
