@@ -129,7 +129,7 @@ public final class PostHocCost {
                 snapshotMs[step] = (System.nanoTime() - t0) / 1e6;
             }
         }
-        out.put("snapshot_ms_median", median(snapshotMs));
+        out.put("snapshot_ms_median", CpuSide.median(snapshotMs));
         out.put("snapshot_bytes", Files.size(dir.resolve("snapshot-0000000001-ema0.safetensors")) * 2);
         long t0 = System.nanoTime();
         try (SnapshotSet set = SnapshotSet.open(dir)) {
@@ -210,11 +210,5 @@ public final class PostHocCost {
             }
             Files.delete(dir);
         }
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 }

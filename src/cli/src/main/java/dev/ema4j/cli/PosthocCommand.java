@@ -86,7 +86,7 @@ final class PosthocCommand implements Callable<Integer> {
                     Profile target = p.target().profile();
                     String name = target instanceof Profile.Power ? "post-hoc power EMA"
                             : "classic EMA α " + spec.decays().get(r.size() - widths.size()) + ", rebuilt";
-                    r.add(new Row(name, sigmaRel(target), String.format(Locale.ROOT, "%.1e / %.2f",
+                    r.add(new Row(name, target.sigmaRel(), String.format(Locale.ROOT, "%.1e / %.2f",
                             p.fit().relativeError(), p.fit().amplification()),
                             accuracy(p.evaluations(), "val"), nll(p.evaluations(), "val"),
                             accuracy(p.evaluations(), "test")));
@@ -95,7 +95,7 @@ final class PosthocCommand implements Callable<Integer> {
                 for (int k = 0; k < spec.decays().size(); k++) {
                     String variant = "ema" + k + "/recomputed";
                     r.add(new Row("classic EMA α " + spec.decays().get(k) + ", tracked",
-                            sigmaRel(Profile.exponential(PostHocSweep.clockDecay(spec, k), t)), "—",
+                            Profile.exponential(PostHocSweep.clockDecay(spec, k), t).sigmaRel(), "—",
                             accuracy(tracked, variant, "val"), nll(tracked, variant, "val"),
                             accuracy(tracked, variant, "test")));
                 }
@@ -160,10 +160,6 @@ final class PosthocCommand implements Callable<Integer> {
             }
         }
         return best;
-    }
-
-    private static double sigmaRel(Profile p) {
-        return p instanceof Profile.Power w ? w.sigmaRel() : ((Profile.Exponential) p).sigmaRel();
     }
 
     private static double accuracy(List<ModelEvaluation> evaluations, String set) {

@@ -28,6 +28,9 @@ public sealed interface Profile {
     /** The time at which the average is read, {@code > 0}. */
     double t();
 
+    /** The profile's standard deviation over {@code t}: how wide an average it is, relative to the run so far. */
+    double sigmaRel();
+
     /** {@code ∫ p·q} over {@code [0, ∞)}. */
     default double inner(Profile other) {
         return ProfileProducts.inner(this, other);
@@ -61,6 +64,7 @@ public sealed interface Profile {
         }
 
         /** {@code sqrt((γ+1)/((γ+2)²(γ+3)))}. */
+        @Override
         public double sigmaRel() {
             return new DecaySchedule.PowerFunction(gamma).sigmaRel();
         }
@@ -90,6 +94,7 @@ public sealed interface Profile {
          * {@code sqrt(α)/((1 − α)·t)} when the window is short against {@code t}. Loses precision when
          * {@code λt < 1e-3} (an average over nearly uniform weights).
          */
+        @Override
         public double sigmaRel() {
             double l = rate();
             double q = Math.exp(-l * t);

@@ -95,7 +95,7 @@ class ProfileProductsTest {
             double mean = simpson(tau -> tau * density(p, tau), 0, p.t(), 200_000);
             double square = simpson(tau -> tau * tau * density(p, tau), 0, p.t(), 200_000);
             double expected = Math.sqrt(square - mean * mean) / p.t();
-            double actual = p instanceof Profile.Power w ? w.sigmaRel() : ((Profile.Exponential) p).sigmaRel();
+            double actual = p.sigmaRel();
             assertEquals(expected, actual, 1e-7, p.toString());
         }
         assertEquals(0.10, Profile.sigmaRel(0.10, 5).sigmaRel(), 1e-12);
