@@ -248,9 +248,41 @@ public final class StudyReport {
                             ? "; averaged (EMAN)" : ""), other(s),
                     seconds.length == 0 ? "—" : Stat.of(0, seconds).toString());
         });
-        env.row("training time", Fmt.f("%.1f h over %d cells (cells read; per group in the runs table)",
+        env.row("training time", Fmt.f("%.1f h over %d cells (cells read; each cell below)",
                 total[0] / 3600, byGroup.values().stream().mapToInt(List::size).sum()));
-        return List.of(env, runs);
+        return List.of(env, runs, cellTimes(specs, byGroup, total[0]));
+    }
+
+    /** Each cell's wall-clock time in minutes, one row per group and a column per seed; "—" for a missing cell. */
+    private static Table cellTimes(Map<String, List<RunSpec>> specs, Map<String, List<Cell>> byGroup, double total) {
+        int maxSeeds = specs.values().stream().mapToInt(List::size).max().orElse(0);
+        List<String> header = new ArrayList<>(List.of("group"));
+        for (int seed = 1; seed <= maxSeeds; seed++) {
+            header.add("seed " + seed);
+        }
+        header.add("group total");
+        Table t = Table.of("Training time of each cell (minutes, wall clock, cells run one after another)",
+                header.toArray(String[]::new));
+        specs.forEach((group, list) -> {
+            Map<Long, Double> bySeed = new LinkedHashMap<>();
+            byGroup.getOrDefault(group, List.of())
+                    .forEach(c -> bySeed.put(c.result().spec().seed(), c.result().seconds()));
+            List<String> row = new ArrayList<>(List.of(group));
+            for (int seed = 1; seed <= maxSeeds; seed++) {
+                Double s = bySeed.get((long) seed);
+                row.add(s == null ? (seed <= list.size() ? "—" : "") : Fmt.f("%.1f", s / 60));
+            }
+            row.add(bySeed.isEmpty() ? "—"
+                    : Fmt.f("%.1f", bySeed.values().stream().mapToDouble(Double::doubleValue).sum() / 60));
+            t.row(row.toArray(String[]::new));
+        });
+        List<String> all = new ArrayList<>(List.of("all"));
+        for (int seed = 1; seed <= maxSeeds; seed++) {
+            all.add("");
+        }
+        all.add(Fmt.f("%.1f", total / 60));
+        t.row(all.toArray(String[]::new));
+        return t;
     }
 
     private static String other(RunSpec s) {

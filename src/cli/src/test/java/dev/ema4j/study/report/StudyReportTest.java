@@ -137,6 +137,12 @@ class StudyReportTest {
         assertTrue(md.contains("| **inconclusive (missing cells: step-seed1)** |"));
         assertTrue(md.contains("| dynamics | EMA generalizes better | — | inconclusive (missing cells: step-seed1) |"));
         assertTrue(md.contains("| transfer | EMA transfers better |"));
+        // each cell's minutes (the synthetic cells take `seed` minutes), the missing one as "—", and the total
+        assertTrue(md.contains("**Training time of each cell"), md);
+        assertTrue(md.contains("| step | — | 2.0 | 3.0 | 5.0 |"), md);
+        assertTrue(md.contains("| cosine | 1.0 | 2.0 | 3.0 | 6.0 |"), md);
+        assertTrue(md.contains("| all |  |  |  | 29.0 |"), md);
+        assertTrue(md.contains("| training time | 0.5 h over 14 cells (cells read; each cell below) |"), md);
         JsonNode results = JSON.readTree(out.resolve("results.json").toFile());
         assertEquals(false, results.get("complete").asBoolean());
         assertEquals("step-seed1", results.get("experiments").get(0).get("missingCells").get(0).asText());

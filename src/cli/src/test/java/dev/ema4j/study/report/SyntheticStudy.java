@@ -98,7 +98,7 @@ final class SyntheticStudy {
         env.put("java", "test-jvm");
         env.put("cpu", "test-cpu");
         new ObjectMapper().writeValue(dir.resolve("result.json").toFile(),
-                new CellResult(spec, env, 1.0, epochs, selections, probes, posthocFits(spec)));
+                new CellResult(spec, env, 60.0 * spec.seed(), epochs, selections, probes, posthocFits(spec)));
         SafetensorsWriter.write(dir.resolve("predictions.safetensors"), Map.of(), tensors(spec, variants, q));
     }
 
