@@ -54,6 +54,22 @@ class ReportPartsTest {
     }
 
     @Test
+    void sameLrCostComparesTheEmaAtSgdsLrWithItsOwnPerSeed() {
+        // 3 LRs × 3 seeds; SGD prefers LR 2 on every seed, the EMA LR 2, LR 1 (a tie with LR 2: the first), LR 0
+        double[][] sgdVal = {{0.80, 0.81, 0.80}, {0.85, 0.84, 0.86}, {0.90, 0.89, 0.91}};
+        double[][] emaVal = {{0.80, 0.81, 0.95}, {0.85, 0.90, 0.86}, {0.91, 0.90, 0.90}};
+        double[][] emaTest = {{0.70, 0.71, 0.72}, {0.75, 0.76, 0.77}, {0.80, 0.79, 0.78}};
+        int[] sgd = LrSection.bestPerSeed(sgdVal);
+        int[] ema = LrSection.bestPerSeed(emaVal);
+        assertEquals(List.of(2, 2, 2), java.util.Arrays.stream(sgd).boxed().toList());
+        assertEquals(List.of(2, 1, 0), java.util.Arrays.stream(ema).boxed().toList());
+        double[] cost = LrSection.costOfSgdsLr(sgd, ema, emaTest);
+        assertEquals(0, cost[0], 1e-12);                  // the same LR
+        assertEquals(0.79 - 0.76, cost[1], 1e-12);        // EMA at SGD's LR 2 − at its own LR 1
+        assertEquals(0.78 - 0.72, cost[2], 1e-12);
+    }
+
+    @Test
     void atLeastSaysMatchesBeatsOrWorse() {
         Verdict beats = Verdict.atLeast(CLAIM, "", "d", 0.005, Fmt::pp, 0.010, 0.012, 0.011);
         assertEquals(Outcome.REPRODUCED, beats.outcome());
